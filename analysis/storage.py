@@ -1,0 +1,203 @@
+"""netCDF input and output for :class:`xarray.Dataset` results.
+
+netCDF attributes may only hold strings, numbers and 1-D numeric arrays.
+:func:`write_dataset` therefore converts richer attribute values (nested
+dicts and lists, booleans, ``None``, numpy scalars) on a copy of the dataset
+before writing, and writes atomically: the file appears at its final path
+complete or not at all, and an existing file is left untouched if writing
+fails.
+
+Nested dicts and lists come back from :func:`read_dataset` as JSON strings;
+decode them with :func:`json.loads`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import uuid
+
+import numpy as np
+import xarray
+
+__all__ = ["to_netcdf_safe_attrs", "write_dataset", "read_dataset"]
+
+NETCDF_ENGINE = "netcdf4"
+
+
+def _json_default(value):
+    """Make numpy and path values JSON-serialisable inside nested attrs."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(
+        f"cannot store a {type(value).__name__} inside a netCDF attribute; "
+        "convert it to a string, number, list or dict first."
+    )
+
+
+def _to_json(value, key):
+    try:
+        return json.dumps(value, default=_json_default, sort_keys=False)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"attribute {key!r}: {error}") from error
+
+
+def _safe_attribute_value(key, value):
+    if value is None:
+        return "none"
+    if isinstance(value, (bool, np.bool_)):
+        return int(bool(value))
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (str, int, float)):
+        return value
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, np.ndarray):
+        if value.ndim == 1 and value.dtype.kind in "iuf" and value.size:
+            return value
+        return _to_json(value.tolist(), key)
+    if isinstance(value, (dict, list, tuple, set, frozenset)):
+        return _to_json(value, key)
+    raise ValueError(
+        f"attribute {key!r} has type {type(value).__name__}, which netCDF cannot "
+        "store; convert it to a string, number, bool, None, list or dict first."
+    )
+
+
+def to_netcdf_safe_attrs(mapping):
+    """Return a copy of an attribute mapping with netCDF-safe values.
+
+    Parameters
+    ----------
+    mapping : Mapping[str, object]
+        Attributes, e.g. ``dataset.attrs`` or ``dataset[name].attrs``.
+
+    Returns
+    -------
+    dict
+        A new dict with the same keys, where:
+
+        * nested dicts, lists, tuples and sets become JSON strings (numpy
+          scalars and arrays inside them become plain JSON numbers/lists);
+        * ``bool`` (and ``numpy.bool_``) becomes ``int`` 0 or 1;
+        * ``None`` becomes the string ``"none"``;
+        * numpy scalars become Python scalars;
+        * path-like objects become strings;
+        * 1-D non-empty numeric numpy arrays are kept; other arrays become
+          JSON strings;
+        * strings, ints and floats are kept.
+
+    Raises
+    ------
+    ValueError
+        If a key is not a string, or a value has a type with no netCDF
+        representation (the message names the attribute).
+    """
+    safe = {}
+    for key, value in mapping.items():
+        if not isinstance(key, str):
+            raise ValueError(
+                f"attribute names must be strings; got {key!r} "
+                f"({type(key).__name__}). Rename the attribute."
+            )
+        safe[key] = _safe_attribute_value(key, value)
+    return safe
+
+
+def write_dataset(dataset, path):
+    """Write a dataset to a netCDF file atomically.
+
+    The dataset is written to a temporary file in the destination directory
+    and then moved into place with :func:`os.replace`, so readers never see a
+    half-written file and an existing file survives a failed write. Attributes
+    of the dataset and of every variable (coordinates included) are made safe
+    with :func:`to_netcdf_safe_attrs` on a shallow copy; the caller's dataset
+    is not modified.
+
+    Parameters
+    ----------
+    dataset : xarray.Dataset
+        Dataset to write.
+    path : str or os.PathLike
+        Destination file. Missing parent directories are created.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Raises
+    ------
+    TypeError
+        If ``dataset`` is not an :class:`xarray.Dataset`.
+    ValueError
+        If an attribute cannot be made netCDF-safe.
+    Exception
+        Whatever the netCDF backend raises if the data cannot be written;
+        the temporary file is removed first.
+    """
+    if not isinstance(dataset, xarray.Dataset):
+        raise TypeError(
+            f"dataset must be an xarray.Dataset; got {type(dataset).__name__}. "
+            "Wrap a DataArray with .to_dataset(name=...)."
+        )
+    path = pathlib.Path(path)
+    safe_dataset = dataset.copy(deep=False)
+    safe_dataset.attrs = to_netcdf_safe_attrs(dataset.attrs)
+    for name, variable in safe_dataset.variables.items():
+        variable.attrs = to_netcdf_safe_attrs(dataset.variables[name].attrs)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary_path = path.with_name(
+        f"{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    )
+    try:
+        safe_dataset.to_netcdf(temporary_path, engine=NETCDF_ENGINE)
+        os.replace(temporary_path, path)
+    except BaseException:
+        try:
+            temporary_path.unlink()
+        except FileNotFoundError:
+            pass
+        raise
+    return path
+
+
+def read_dataset(path):
+    """Read a netCDF file fully into memory and close it.
+
+    Because the file is closed before returning, it can be overwritten
+    (for example by :func:`write_dataset`) while the returned dataset is in
+    use.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        netCDF file to read.
+
+    Returns
+    -------
+    xarray.Dataset
+        The loaded dataset. Attributes that were nested dicts or lists when
+        written are JSON strings; decode them with :func:`json.loads`.
+
+    Raises
+    ------
+    FileNotFoundError
+        If no file exists at ``path``.
+    """
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no netCDF file at {str(path)!r}; check the path or write it first "
+            "with write_dataset."
+        )
+    with xarray.open_dataset(path, engine=NETCDF_ENGINE) as dataset:
+        return dataset.load()

@@ -1,0 +1,379 @@
+"""Equation-defined Brian2 models of the Diehl & Cook and SpikeDyn networks.
+
+Every function returns pure descriptions (a `ModelDescription`: Brian2
+`Equations`, threshold/reset/event code strings and the namespace of
+constants) and never creates Brian2 groups: the engine
+(:mod:`spikedyn_brian.network`) does that, on whichever device.
+
+Model code is written so that the compiled program has no per-synapse
+exponential: the STDP traces are clock-driven variables of the neurons
+(``pre`` on the input neurons, ``post1``/``post2`` on the excitatory neurons),
+not event-driven variables of the 313,600 synapses. With the trace rule of
+Diehl & Cook (a trace is *set* to 1 at each spike, not incremented) every
+synapse of one presynaptic neuron holds the same trace value, so the two
+formulations are identical (tested in ``tests/test_models.py``).
+"""
+
+from dataclasses import dataclass, field
+
+from brian2 import Equations, Hz, mV, ms, second
+
+__all__ = [
+    "ModelDescription",
+    "excitatory_neuron",
+    "inhibitory_neuron",
+    "poisson_input",
+    "presentation_controller",
+    "input_synapses",
+    "SLOT_EVENT_ORDER",
+]
+
+#: Order (``when='start'``) of the operations run once per presentation slot.
+#: The controller decides first; then the inputs draw their first spike; then
+#: weight decay + column sums, normalisation factors, scaling, and clean-up.
+SLOT_EVENT_ORDER = {
+    "controller": 0,
+    "inputs": 1,
+    "weight_sum": 2,
+    "normalisation_factor": 3,
+    "normalisation_scale": 4,
+    "weight_sum_reset": 5,
+}
+
+
+@dataclass
+class ModelDescription:
+    """What Brian2 needs to create one group or one set of synapses.
+
+    Attributes
+    ----------
+    equations : brian2.Equations or str
+        Model equations (``model`` for synapses).
+    threshold, reset : str or None
+        Spike condition and reset code (neurons).
+    refractory : brian2.Quantity, str or None
+    on_pre, on_post : str or None
+        Event code (synapses).
+    namespace : dict
+        Constants the code refers to, with units.
+    method : str or None
+        Integration method.
+    events : dict
+        Extra code run on events, ``{event: (code, when)}`` (neurons).
+    """
+
+    equations: object
+    threshold: str | None = None
+    reset: str | None = None
+    refractory: object = None
+    on_pre: str | None = None
+    on_post: str | None = None
+    namespace: dict = field(default_factory=dict)
+    method: str | None = None
+    events: dict = field(default_factory=dict)
+
+    def __repr__(self):
+        eqs = str(self.equations).strip().replace("\n", "; ")
+        parts = [f"equations='{eqs}'"]
+        for name in ("threshold", "reset", "on_pre", "on_post"):
+            value = getattr(self, name)
+            if value:
+                parts.append(f"{name}='{value.strip()}'")
+        return f"ModelDescription({', '.join(parts)})"
+
+
+def _theta_rule(network):
+    """(theta_plus in mV, tau_theta in ms or None for a frozen theta)."""
+    if network.uses_spikedyn_learning:
+        mechanisms = network.spikedyn
+        if not mechanisms.adaptive_threshold:
+            return 0.0, None
+        return mechanisms.theta_plus_mV, mechanisms.tau_theta_ms
+    exc = network.excitatory
+    return exc.theta_plus_mV, exc.tau_theta_ms
+
+
+def uses_pre_spike_depression(network):
+    """Whether every input spike depresses the input weights (Diehl & Cook)."""
+    return not (network.uses_spikedyn_learning and network.spikedyn.spurious_update_reduction)
+
+
+def excitatory_neuron(network):
+    """Conductance-based LIF with adaptive threshold (Diehl & Cook layer ``Ae``).
+
+    ``dv/dt = ((v_rest - v) + ge (E_exc - v) + gi (E_inh - v)) / tau_m``;
+    ``ge``, ``gi`` are conductances in units of the leak conductance and
+    decay with 1 ms and 2 ms. ``theta`` rises by ``theta_plus`` per spike while
+    learning (``plastic`` = 1) and decays with ``tau_theta``; it is frozen
+    while testing. The traces ``post1``/``post2`` serve the STDP rule.
+    """
+    exc = network.excitatory
+    theta_plus, tau_theta = _theta_rule(network)
+    lines = [
+        "dv/dt = ((v_rest - v) + ge*(E_exc - v) + gi*(E_inh - v)) / tau_membrane"
+        " : volt (unless refractory)",
+        "dge/dt = -ge/tau_ge : 1",
+        "dgi/dt = -gi/tau_gi : 1",
+        "plastic : 1 (shared)",
+        "normalise_now : 1 (linked)",
+        "input_weight_sum : 1",
+        "normalisation_factor : 1",
+    ]
+    if tau_theta is None:
+        lines.append("theta : volt")
+    else:
+        lines.append("dtheta/dt = -plastic*theta/tau_theta : volt")
+    namespace = {
+        "v_rest": exc.v_rest_mV * mV,
+        "v_reset": exc.v_reset_mV * mV,
+        "E_exc": exc.e_excitatory_mV * mV,
+        "E_inh": exc.e_inhibitory_mV * mV,
+        "tau_membrane": exc.tau_membrane_ms * ms,
+        "tau_ge": exc.tau_ge_ms * ms,
+        "tau_gi": exc.tau_gi_ms * ms,
+        "threshold_base": (exc.v_threshold_mV - exc.theta_offset_mV) * mV,
+        "theta_plus": theta_plus * mV,
+    }
+    if tau_theta is not None:
+        namespace["tau_theta"] = tau_theta * ms
+    threshold = "v > threshold_base + theta"
+    reset = ["v = v_reset"]
+    if theta_plus:
+        reset.append("theta += plastic*theta_plus")
+    if exc.use_timer:
+        lines.append("dtimer/dt = timer_rate : second")
+        namespace["timer_rate"] = exc.timer_rate
+        namespace["timer_threshold"] = exc.timer_threshold_ms * ms
+        threshold += " and timer > timer_threshold"
+        reset.append("timer = 0*ms")
+    plasticity = network.plasticity
+    if uses_pre_spike_depression(network):
+        lines += ["dpost1/dt = -post1/tau_post1 : 1", "dpost2/dt = -post2/tau_post2 : 1"]
+        namespace["tau_post1"] = plasticity.tau_post1_ms * ms
+        namespace["tau_post2"] = plasticity.tau_post2_ms * ms
+        # Reset runs after the synaptic pathways, so on_post still sees the
+        # trace value just before the spike ("post2before" of the original).
+        reset += ["post1 = 1", "post2 = 1"]
+    if network.uses_spikedyn_learning and network.spikedyn.adaptive_learning_rate:
+        lines.append("intensity : 1 (linked)")
+    return ModelDescription(
+        equations=Equations("\n".join(lines)),
+        threshold=threshold,
+        reset="\n".join(reset),
+        refractory=exc.refractory_ms * ms,
+        namespace=namespace,
+        method=network.integration_method,
+    )
+
+
+def inhibitory_neuron(network):
+    """Conductance-based LIF inhibitory neuron (Diehl & Cook layer ``Ai``).
+
+    Nothing inhibits the inhibitory neurons in Diehl & Cook's network, so the
+    inhibitory conductance is left out (it would stay 0).
+    """
+    inh = network.inhibitory
+    equations = Equations(
+        "dv/dt = ((v_rest - v) + ge*(E_exc - v)) / tau_membrane : volt (unless refractory)\n"
+        "dge/dt = -ge/tau_ge : 1"
+    )
+    return ModelDescription(
+        equations=equations,
+        threshold="v > v_threshold",
+        reset="v = v_reset",
+        refractory=inh.refractory_ms * ms,
+        namespace={
+            "v_rest": inh.v_rest_mV * mV,
+            "v_reset": inh.v_reset_mV * mV,
+            "v_threshold": inh.v_threshold_mV * mV,
+            "E_exc": inh.e_excitatory_mV * mV,
+            "tau_membrane": inh.tau_membrane_ms * ms,
+            "tau_ge": inh.tau_ge_ms * ms,
+        },
+        method=network.integration_method,
+    )
+
+
+def poisson_input(network):
+    """Poisson pixel neurons driven by the presentation controller.
+
+    Pixel ``i`` of the sample at stream position ``sample`` fires as a
+    Bernoulli process with ``p = rate * dt`` per time step during the
+    presentation, ``rate = pixel / rate_divisor * intensity`` Hz. Instead of
+    one random draw per input per step (784k draws per sample) the number of
+    steps to the next spike is drawn from its exact geometric distribution
+    once per spike: ``k = ceil(E / -log(1 - p))`` with ``E ~ Exp(1)``. The
+    spike trains have the same law as Brian2's ``PoissonGroup`` (one spike
+    per step at most), at ~1/300 of the random draws.
+
+    The description needs the TimedArray ``stimulus(sample*second, i)`` of
+    pixel values in its namespace (added by the engine).
+    """
+    inputs = network.inputs
+    plasticity = network.plasticity
+    equations = Equations(
+        "dpre/dt = -pre/tau_pre : 1\n"
+        "next_spike : second\n"
+        "hazard : 1\n"
+        "sample : integer (linked)\n"
+        "intensity : 1 (linked)\n"
+        "slot_start : second (linked)\n"
+    )
+    draw_steps = "ceil(-log(1 - rand()) / (hazard + 1e-30))"
+    slot_code = (
+        "hazard = -log(1 - clip(stimulus(sample*second, i) / rate_divisor * intensity"
+        " * Hz * dt, 0, 0.999))\n"
+        f"next_spike = t + dt*({draw_steps} - 1)"
+    )
+    spike_code = f"pre = 1\nnext_spike = t + dt*{draw_steps}"
+    return ModelDescription(
+        equations=equations,
+        threshold="t >= next_spike - 0.5*dt and t - slot_start < presentation - 0.5*dt",
+        namespace={
+            "tau_pre": plasticity.tau_pre_ms * ms,
+            "rate_divisor": inputs.rate_divisor,
+            "presentation": inputs.presentation_ms * ms,
+        },
+        method="exact",
+        # The trace is set before the synaptic pathways run, so that a pre
+        # and a post spike in the same step see pre = 1 in on_post, as when
+        # the original on_pre (which runs first) set it.
+        events={"spike": (spike_code, "before_synapses"), "slot": (slot_code, "start")},
+    )
+
+
+def presentation_controller(network):
+    """The one-neuron controller that sequences a stream inside the simulation.
+
+    At the start of each slot (presentation + rest) it decides whether the
+    previous presentation is accepted (``count >= minimum_spikes`` or the
+    intensity reached its cap): then it advances ``index`` and resets the
+    intensity, else it presents the same sample again at intensity + 1. It
+    stops the simulation when ``index`` reaches ``n_stream``. Normalisation
+    and decay happen before every training presentation (``normalise_now``).
+
+    ``stop_at`` is a Brian2 `Function` added by the engine.
+    """
+    inputs = network.inputs
+    equations = Equations(
+        "index : integer\n"
+        "intensity : 1\n"
+        "count : integer\n"
+        "slot_start : second\n"
+        "n_stream : integer\n"
+        "started : integer\n"
+        "plastic : 1\n"
+        "normalise_now : 1\n"
+        "stopped : integer\n"
+        "random_seed : integer\n"
+    )
+    slot_code = (
+        "advance = int(count >= minimum_spikes or intensity >= maximum_intensity) * started\n"
+        "index += advance\n"
+        "intensity = started*(advance*start_intensity + (1 - advance)*(intensity + 1))"
+        " + (1 - started)*start_intensity\n"
+        "count = 0\n"
+        "slot_start = t\n"
+        "started = 1\n"
+        "normalise_now = plastic*int(index < n_stream)\n"
+        "stopped = stop_at(int(index >= n_stream))"
+    )
+    return ModelDescription(
+        equations=equations,
+        namespace={
+            "minimum_spikes": int(inputs.minimum_spikes),
+            "maximum_intensity": float(inputs.maximum_intensity),
+            "start_intensity": float(inputs.start_intensity),
+        },
+        events={"slot": (slot_code, "start")},
+    )
+
+
+def input_synapses(network):
+    """Input → excitatory synapses: conductance jump, STDP, decay, normalisation.
+
+    Diehl & Cook (``plastic`` = 1 while training)::
+
+        on_pre:  ge += w;  w = clip(w - nu_pre * post1, 0, w_max)
+        on_post: w = clip(w + nu_post * pre * post2_before, 0, w_max)
+
+    SpikeDyn replaces them according to its switches (``docs/models.md``):
+    with *reduction of spurious updates* the input spike only conducts and
+    the update happens at the postsynaptic spike,
+    ``w = clip(w + k nu_post (pre - x_target), 0, w_max)``; with the
+    *adaptive learning rate* ``k = clip(intensity / start_intensity, 1, cap)``
+    (``k = 1`` otherwise).
+
+    Slot code (returned in ``events``) decays the weights (SpikeDyn), sums
+    each neuron's input weights and scales them to ``normalisation_total``.
+    """
+    plasticity = network.plasticity
+    namespace = {
+        "nu_pre": plasticity.nu_pre,
+        "nu_post": plasticity.nu_post,
+        "w_max": plasticity.w_max,
+    }
+    rate_factor = "1"
+    spikedyn = network.spikedyn if network.uses_spikedyn_learning else None
+    if spikedyn is not None and spikedyn.adaptive_learning_rate:
+        rate_factor = "clip(intensity_post / start_intensity, 1, learning_rate_cap)"
+        namespace["start_intensity"] = float(network.inputs.start_intensity)
+        namespace["learning_rate_cap"] = float(spikedyn.learning_rate_cap)
+    if uses_pre_spike_depression(network):
+        on_pre = (
+            "ge_post += w\n"
+            f"w = clip(w - plastic_post*{rate_factor}*nu_pre*post1_post, 0, w_max)"
+        )
+        on_post = f"w = clip(w + plastic_post*{rate_factor}*nu_post*pre_pre*post2_post, 0, w_max)"
+    else:
+        on_pre = "ge_post += w"
+        on_post = (
+            f"w = clip(w + plastic_post*{rate_factor}*nu_post*(pre_pre - x_target), 0, w_max)"
+        )
+        namespace["x_target"] = float(spikedyn.x_target)
+    if spikedyn is not None and spikedyn.weight_decay:
+        sum_code = (
+            "w = clip(w - normalise_now_post*weight_decay, 0, w_max)\n"
+            "input_weight_sum_post += w"
+        )
+        namespace["weight_decay"] = float(spikedyn.weight_decay_per_sample)
+    else:
+        sum_code = "input_weight_sum_post += w"
+    namespace["normalisation_total"] = float(plasticity.normalisation_total)
+    events = {
+        "weight_sum": (sum_code, "start"),
+        "normalisation_scale": ("w = w*normalisation_factor_post", "start"),
+    }
+    return ModelDescription(
+        equations=Equations("w : 1"),
+        on_pre=on_pre,
+        on_post=on_post,
+        namespace=namespace,
+        events=events,
+    )
+
+
+#: Per-slot code run on the excitatory group around the synaptic slot code.
+EXCITATORY_SLOT_CODE = {
+    "normalisation_factor": (
+        "normalisation_factor = normalise_now*normalisation_total"
+        "/(input_weight_sum + int(input_weight_sum == 0)) + (1 - normalise_now)"
+    ),
+    "weight_sum_reset": "input_weight_sum = 0",
+}
+
+
+def presentation_slot(network):
+    """Duration of one slot (presentation + rest) as a Brian2 quantity."""
+    inputs = network.inputs
+    return (inputs.presentation_ms + inputs.rest_ms) * ms
+
+
+def time_step(network):
+    """Simulation time step as a Brian2 quantity."""
+    return network.inputs.dt_ms * ms
+
+
+# Units used by the engine when it builds the TimedArray of pixel values.
+STIMULUS_TIME_UNIT = second
+RATE_UNIT = Hz

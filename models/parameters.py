@@ -1,0 +1,209 @@
+"""Parameter sets of the models, as plain dataclasses (no Brian2 objects, no I/O).
+
+Values are stored as floats in the unit named by the field's suffix (``_mV``,
+``_ms``, ``_Hz``), so that a parameter set round-trips through TOML and netCDF
+attributes unchanged. :mod:`spikedyn_brian.models.equations` attaches the units.
+
+Defaults are those of Diehl & Cook's original code (``Diehl&Cook_spiking_MNIST.py``,
+2015); the SpikeDyn defaults are documented reconstructions (``docs/models.md``).
+"""
+
+from dataclasses import dataclass, field, fields
+
+__all__ = [
+    "ExcitatoryNeuronParameters",
+    "InhibitoryNeuronParameters",
+    "PlasticityParameters",
+    "InputParameters",
+    "SpikeDynParameters",
+    "NetworkParameters",
+    "NETWORK_VARIANTS",
+    "network_parameters",
+]
+
+#: The network variants that can be built.
+NETWORK_VARIANTS = ("diehl-cook", "spikedyn")
+
+
+@dataclass
+class ExcitatoryNeuronParameters:
+    """Conductance-based LIF excitatory neuron with adaptive threshold ``theta``.
+
+    The spike condition is ``v > v_threshold - theta_offset + theta`` (with the
+    optional ``timer`` condition, see `use_timer`); ``theta`` starts at
+    `theta_initial_mV` = `theta_offset_mV`, so the initial threshold is −52 mV.
+    """
+
+    v_rest_mV: float = -65.0
+    v_reset_mV: float = -65.0
+    v_threshold_mV: float = -52.0
+    tau_membrane_ms: float = 100.0
+    tau_ge_ms: float = 1.0
+    tau_gi_ms: float = 2.0
+    e_excitatory_mV: float = 0.0
+    e_inhibitory_mV: float = -100.0
+    refractory_ms: float = 5.0
+    theta_plus_mV: float = 0.05
+    tau_theta_ms: float = 1e7
+    theta_offset_mV: float = 20.0
+    theta_initial_mV: float = 20.0
+    #: Original code: the spike condition also needs ``timer > timer_threshold``
+    #: where ``timer`` grows at `timer_rate` ms per ms and is reset to 0 at each
+    #: spike, i.e. an effective refractoriness of 50 ms. Default: kept (True).
+    use_timer: bool = True
+    timer_rate: float = 0.1
+    timer_threshold_ms: float = 5.0
+
+
+@dataclass
+class InhibitoryNeuronParameters:
+    """Conductance-based LIF inhibitory neuron (Diehl & Cook layer ``Ai``)."""
+
+    v_rest_mV: float = -60.0
+    v_reset_mV: float = -45.0
+    v_threshold_mV: float = -40.0
+    tau_membrane_ms: float = 10.0
+    tau_ge_ms: float = 1.0
+    tau_gi_ms: float = 2.0
+    e_excitatory_mV: float = 0.0
+    e_inhibitory_mV: float = -85.0
+    refractory_ms: float = 2.0
+
+
+@dataclass
+class PlasticityParameters:
+    """Trace STDP of the input → excitatory synapses, and weight normalisation."""
+
+    tau_pre_ms: float = 20.0
+    tau_post1_ms: float = 20.0
+    tau_post2_ms: float = 40.0
+    nu_pre: float = 1e-4
+    nu_post: float = 1e-2
+    w_max: float = 1.0
+    #: Initial weights are ``(U[0, 1) + 0.01) * initial_weight_scale``.
+    initial_weight_scale: float = 0.3
+    #: Input weights of each excitatory neuron are scaled to sum to this value
+    #: before every training presentation.
+    normalisation_total: float = 78.0
+    #: Input → excitatory delays drawn from U(0, max_input_delay_ms); 0 disables
+    #: them (default: heterogeneous delays make propagation ~10× dearer).
+    max_input_delay_ms: float = 0.0
+    #: Excitatory → inhibitory (one-to-one) and inhibitory → excitatory
+    #: (all but self) weights of the Diehl & Cook network.
+    w_exc_to_inh: float = 10.4
+    w_inh_to_exc: float = 17.0
+
+
+@dataclass
+class InputParameters:
+    """Poisson pixel encoding and the presentation schedule."""
+
+    #: rate = pixel / rate_divisor * intensity Hz (pixels 0..255).
+    rate_divisor: float = 8.0
+    start_intensity: float = 2.0
+    #: Fewer than this many excitatory spikes in a presentation: present the
+    #: same sample again with intensity + 1.
+    minimum_spikes: int = 5
+    #: Highest intensity tried; a sample is accepted at this intensity whatever
+    #: the response (the original code has no cap and can loop forever).
+    maximum_intensity: float = 32.0
+    presentation_ms: float = 350.0
+    rest_ms: float = 150.0
+    dt_ms: float = 0.5
+
+
+@dataclass
+class SpikeDynParameters:
+    """SpikeDyn mechanisms: each is a switch, so that it can be ablated.
+
+    All four learning mechanisms are reconstructions (the paper's body is not
+    available); ``docs/models.md`` gives each formula and its reasoning.
+    """
+
+    #: Direct lateral inhibition: exc → exc (i ≠ j), ``gi_post += w_lateral``.
+    w_lateral: float = 17.0
+    #: Adaptive learning rate: the potentiation factor grows with the
+    #: presynaptic activity of the presentation, k = intensity / start_intensity
+    #: (the expected maximal presynaptic count relative to that of the first
+    #: presentation), capped at ``learning_rate_cap``.
+    adaptive_learning_rate: bool = True
+    learning_rate_cap: float = 4.0
+    #: Adaptive threshold: theta decays towards 0 with ``tau_theta_ms``
+    #: and rises by ``theta_plus_mV`` per spike, so that neurons that won a
+    #: past task can be recruited by a new one after a while.
+    adaptive_threshold: bool = True
+    theta_plus_mV: float = 0.05
+    tau_theta_ms: float = 1e6
+    #: Weight decay: before every training presentation each input weight
+    #: loses ``weight_decay`` (subtractive, floored at 0), removing weak,
+    #: old information; normalisation then restores the total.
+    weight_decay: bool = True
+    weight_decay_per_sample: float = 2e-4
+    #: Reduction of spurious updates: no depression at every input spike;
+    #: at a postsynaptic spike, Δw = η_post k (x_pre − x_target).
+    spurious_update_reduction: bool = True
+    x_target: float = 0.1
+
+
+@dataclass
+class NetworkParameters:
+    """Everything that defines one network (and therefore one compiled build)."""
+
+    variant: str = "diehl-cook"
+    n_neurons: int = 400
+    n_inputs: int = 784
+    excitatory: ExcitatoryNeuronParameters = field(default_factory=ExcitatoryNeuronParameters)
+    inhibitory: InhibitoryNeuronParameters = field(default_factory=InhibitoryNeuronParameters)
+    plasticity: PlasticityParameters = field(default_factory=PlasticityParameters)
+    inputs: InputParameters = field(default_factory=InputParameters)
+    spikedyn: SpikeDynParameters = field(default_factory=SpikeDynParameters)
+    #: Brian2 integration method of the neurons' membrane equations. Forward
+    #: Euler runs away once lateral inhibition is strong (large N); the
+    #: exponential Euler method does not (``docs/models.md``).
+    integration_method: str = "exponential_euler"
+
+    def __post_init__(self):
+        if self.variant not in NETWORK_VARIANTS:
+            raise ValueError(
+                f"network variant {self.variant!r} is unknown; choose one of "
+                f"{', '.join(NETWORK_VARIANTS)}"
+            )
+        if int(self.n_neurons) != self.n_neurons or self.n_neurons < 1:
+            raise ValueError(
+                f"n_neurons must be a positive integer, got {self.n_neurons!r}"
+            )
+
+    @property
+    def has_inhibitory_layer(self):
+        """Whether the network has Diehl & Cook's inhibitory layer."""
+        return self.variant == "diehl-cook"
+
+    @property
+    def uses_spikedyn_learning(self):
+        """Whether SpikeDyn's learning mechanisms (and switches) apply."""
+        return self.variant == "spikedyn"
+
+
+def network_parameters(variant="diehl-cook", n_neurons=400, **overrides):
+    """Return the default `NetworkParameters` of a variant.
+
+    Parameters
+    ----------
+    variant : {'diehl-cook', 'spikedyn'}
+    n_neurons : int
+        Number of excitatory neurons.
+    **overrides
+        Top-level fields of `NetworkParameters` to replace.
+    """
+    return NetworkParameters(variant=variant, n_neurons=n_neurons, **overrides)
+
+
+def as_dict(parameters):
+    """Nested plain-dict form of a parameter dataclass (for TOML/netCDF attrs)."""
+    result = {}
+    for item in fields(parameters):
+        value = getattr(parameters, item.name)
+        if hasattr(value, "__dataclass_fields__"):
+            value = as_dict(value)
+        result[item.name] = value
+    return result

@@ -1,0 +1,54 @@
+"""Packaging for spikedyn-brian.
+
+The repository keeps the design card's top-level layout (``spikedyn_brian/``,
+``models/``, ``protocols/``, ``analysis/``) but installs everything under the
+single ``spikedyn_brian`` namespace, so that nothing shadows common top-level
+names such as ``models`` or ``analysis`` in site-packages:
+
+=================  ==============================
+folder             import name
+=================  ==============================
+spikedyn_brian/    ``spikedyn_brian``
+models/            ``spikedyn_brian.models``
+analysis/          ``spikedyn_brian.analysis``
+protocols/         ``spikedyn_brian.protocols``
+=================  ==============================
+"""
+from setuptools import setup
+
+setup(
+    name="spikedyn-brian",
+    version="0.1.0",
+    description=(
+        "SpikeDyn (Putra & Shafique, DAC 2021) and the Diehl & Cook 2015 baseline "
+        "in Brian2: unsupervised, continual digit learning with a compiled engine"
+    ),
+    python_requires=">=3.12",
+    packages=[
+        "spikedyn_brian",
+        "spikedyn_brian.models",
+        "spikedyn_brian.analysis",
+        "spikedyn_brian.protocols",
+    ],
+    package_dir={
+        "spikedyn_brian": "spikedyn_brian",
+        "spikedyn_brian.models": "models",
+        "spikedyn_brian.analysis": "analysis",
+        "spikedyn_brian.protocols": "protocols",
+    },
+    package_data={"spikedyn_brian.protocols": ["*.toml"]},
+    install_requires=[
+        "brian2==2.10.1",
+        "numpy>=1.26,<2.4",
+        "scipy>=1.11",
+        "xarray>=2024.1",
+        "netCDF4>=1.6",
+        "tqdm>=4.60",
+        "matplotlib>=3.8",
+        "mlxtend>=0.23",
+    ],
+    extras_require={
+        "test": ["pytest>=8"],
+    },
+    entry_points={"console_scripts": ["spikedyn = spikedyn_brian.cli:main"]},
+)

@@ -1,0 +1,383 @@
+"""The engine: builds a network once on a device and runs digit streams on it.
+
+One `Engine` owns one Brian2 device. On ``cpp_standalone`` the network is
+generated and compiled once (per configuration: the build directory is keyed
+by a hash of the parameters, so an unchanged configuration is not compiled
+again) and every stream runs inside the compiled program: the stream's pixel
+values, its length, the learning flag, the learned state and the random seed
+are handed to the binary through Brian2's ``run_args``. A stream longer than
+the build's capacity runs as several chunks, each one checkpointable. On the
+``runtime`` device the same network is built per stream and run by Brian2's
+Python runtime (for debugging). Results come out of the same code
+(`_collect`) on every device.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import brian2
+from brian2 import ms, second, prefs, device as current_device, set_device
+
+from spikedyn_brian.models.parameters import as_dict
+from spikedyn_brian.network import build_network, initial_weights
+
+__all__ = ["DEVICES", "LearnedState", "StreamResult", "Engine"]
+
+#: Devices the engine can run on (GPU devices: see issue 5).
+DEVICES = ("runtime", "cpp_standalone")
+
+#: gcc flags of the compiled program. Brian2's defaults add
+#: ``-fno-finite-math-only``, which hides glibc's vectorised ``exp`` from gcc,
+#: and gcc's default limit on alias checks stops it from vectorising the
+#: excitatory state update (9 arrays). With these flags every neuron update
+#: loop is vectorised (AVX-512 here); the models never produce inf or NaN.
+COMPILER_FLAGS = (
+    "-w",
+    "-O3",
+    "-ffast-math",
+    "-march=native",
+    "-std=c++11",
+    "--param=vect-max-version-for-alias-checks=200",
+)
+
+#: Upper bound of one compiled run; the controller stops the run when its
+#: stream is done, long before (1e6 s of biological time).
+_MAXIMUM_RUN_DURATION = 1e6 * second
+
+
+@dataclass
+class LearnedState:
+    """What a network has learned: input weights and adaptive thresholds.
+
+    Attributes
+    ----------
+    weights : ndarray, shape (n_inputs * n_neurons,)
+        Input → excitatory weights in Brian2's synapse order (input-major).
+    theta : ndarray, shape (n_neurons,)
+        Adaptive threshold, in volt.
+    """
+
+    weights: np.ndarray
+    theta: np.ndarray
+
+    def weight_matrix(self, n_inputs):
+        """Weights as an (n_inputs, n_neurons) matrix."""
+        return self.weights.reshape(n_inputs, -1)
+
+    def copy(self):
+        return LearnedState(self.weights.copy(), self.theta.copy())
+
+    def __repr__(self):
+        return (
+            f"LearnedState({self.weights.size} weights, mean {self.weights.mean():.4f}; "
+            f"theta mean {self.theta.mean() * 1e3:.3f} mV)"
+        )
+
+
+@dataclass
+class StreamResult:
+    """Raw results of one stream.
+
+    Attributes
+    ----------
+    spike_counts : ndarray (n_samples, n_neurons)
+        Excitatory spikes during the accepted presentation of each sample.
+    presentations : ndarray (n_samples,)
+        Slots used by each sample (1 + number of intensity boosts).
+    final_intensity : ndarray (n_samples,)
+        Input intensity of the accepted presentation.
+    state : LearnedState
+        Learned state at the end of the stream.
+    simulation_seconds : float
+        Wall-clock time spent simulating (all chunks, without compilation).
+    slots : int
+        Presentation slots simulated.
+    """
+
+    spike_counts: np.ndarray
+    presentations: np.ndarray
+    final_intensity: np.ndarray
+    state: LearnedState
+    simulation_seconds: float
+    slots: int
+    spikes_total: int = 0
+    chunk_seconds: list = field(default_factory=list)
+
+    def __repr__(self):
+        n = len(self.presentations)
+        return (
+            f"StreamResult({n} samples, {self.slots} slots, "
+            f"{self.simulation_seconds / max(n, 1) * 1e3:.2f} ms per sample)"
+        )
+
+
+def parameters_hash(parameters, extra=()):
+    """Short stable hash of a parameter set (names a build directory)."""
+    text = json.dumps([as_dict(parameters), list(extra)], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class Engine:
+    """Build a network once on a device; run streams on it.
+
+    Parameters
+    ----------
+    parameters : NetworkParameters
+    device : {'runtime', 'cpp_standalone'}
+    build_root : str or Path, optional
+        Where compiled builds live (default ``$SPIKEDYN_BUILD_DIR`` or
+        ``~/.cache/spikedyn_brian/builds``); one subdirectory per configuration.
+    chunk_samples : int
+        Most samples one compiled run presents (the stimulus capacity). Longer
+        streams run as several chunks; ``on_chunk`` callbacks see each.
+    threads : int
+        OpenMP threads of the compiled program (0: no OpenMP).
+    runtime_target : str
+        Brian2 code generation target of the runtime device.
+    """
+
+    def __init__(
+        self,
+        parameters,
+        device="cpp_standalone",
+        build_root=None,
+        chunk_samples=1000,
+        threads=0,
+        runtime_target="numpy",
+        profile=False,
+    ):
+        if device not in DEVICES:
+            raise ValueError(
+                f"device {device!r} is not supported by this engine; choose one of "
+                f"{', '.join(DEVICES)}"
+            )
+        if int(chunk_samples) < 1:
+            raise ValueError(f"chunk_samples must be >= 1, got {chunk_samples!r}")
+        self.parameters = parameters
+        self.device_name = device
+        self.chunk_samples = int(chunk_samples)
+        self.threads = int(threads)
+        self.runtime_target = runtime_target
+        self.profile = bool(profile)
+        if build_root is None:
+            build_root = os.environ.get(
+                "SPIKEDYN_BUILD_DIR", Path.home() / ".cache" / "spikedyn_brian" / "builds"
+            )
+        self.build_root = Path(build_root)
+        self.build_directory = None
+        self.build_seconds = None
+        self._network = None
+        if device == "cpp_standalone":
+            self._build_standalone()
+
+    def __repr__(self):
+        p = self.parameters
+        where = f", build_directory='{self.build_directory}'" if self.build_directory else ""
+        return (
+            f"Engine(variant={p.variant!r}, n_neurons={p.n_neurons}, "
+            f"device={self.device_name!r}{where})"
+        )
+
+    # ------------------------------------------------------------------ build
+    def _build_standalone(self):
+        key = parameters_hash(
+            self.parameters, (self.chunk_samples, self.threads, self.profile, brian2.__version__)
+        )
+        self.build_directory = self.build_root / f"{self.parameters.variant}-{key}"
+        self.build_directory.mkdir(parents=True, exist_ok=True)
+        brian2.device.reinit()
+        brian2.device.activate()
+        set_device("cpp_standalone", build_on_run=False, directory=str(self.build_directory))
+        prefs.devices.cpp_standalone.openmp_threads = self.threads
+        prefs.codegen.cpp.extra_compile_args_gcc = list(COMPILER_FLAGS)
+        start = time.perf_counter()
+        net = build_network(self.parameters, self.chunk_samples)
+        current_device.apply_run_args()
+        seed_array = current_device.get_array_name(net.controller.variables["random_seed"])
+        n_generators = max(self.threads, 1)
+        current_device.insert_code(
+            "main",
+            f"for (int _i=0; _i<{n_generators}; _i++) "
+            f"brian::_random_generators[_i].seed((unsigned long){seed_array}[0] * 1000003UL + _i);",
+        )
+        net.network.run(_MAXIMUM_RUN_DURATION, namespace={}, profile=self.profile)
+        current_device.build(
+            directory=str(self.build_directory), compile=True, run=False, with_output=False
+        )
+        self.build_seconds = time.perf_counter() - start
+        self._network = net
+
+    def profiling_summary(self):
+        """Brian2's per-code-object timing of the last run (needs ``profile=True``)."""
+        return brian2.profiling_summary(self._network.network)
+
+    # -------------------------------------------------------------------- run
+    def initial_state(self, seed):
+        """The untrained state: Diehl & Cook's random weights, theta at its start."""
+        p = self.parameters
+        weights = initial_weights(p, seed)
+        theta = np.full(p.n_neurons, p.excitatory.theta_initial_mV * 1e-3)
+        return LearnedState(weights, theta)
+
+    def run_stream(self, images, state, plastic, seed, on_chunk=None, progress=None):
+        """Present a stream of images; return the responses and the new state.
+
+        Parameters
+        ----------
+        images : ndarray (n_samples, n_inputs)
+            Pixel values 0..255 in presentation order.
+        state : LearnedState
+            Learned state to start from (not modified).
+        plastic : bool
+            Learning on (STDP, theta adaptation, normalisation) or off.
+        seed : int
+            Seed of the Poisson inputs (each chunk derives its own).
+        on_chunk : callable, optional
+            ``on_chunk(first_sample, partial_result)`` after every chunk, e.g.
+            to checkpoint.
+        progress : tqdm-like, optional
+            Updated with the number of samples each chunk completes.
+        """
+        images = np.asarray(images)
+        p = self.parameters
+        if images.ndim != 2 or images.shape[1] != p.n_inputs:
+            raise ValueError(
+                f"images must have shape (n_samples, {p.n_inputs}), got {images.shape}"
+            )
+        if len(images) == 0:
+            raise ValueError("the stream is empty: give at least one image")
+        chunk = self.chunk_samples if self.device_name == "cpp_standalone" else len(images)
+        parts = []
+        state = state.copy()
+        for first in range(0, len(images), chunk):
+            part = self._run_chunk(images[first:first + chunk], state, plastic, seed, first)
+            state = part.state
+            parts.append(part)
+            if progress is not None:
+                progress.update(len(part.presentations))
+            if on_chunk is not None:
+                on_chunk(first, part)
+        return StreamResult(
+            spike_counts=np.concatenate([x.spike_counts for x in parts]),
+            presentations=np.concatenate([x.presentations for x in parts]),
+            final_intensity=np.concatenate([x.final_intensity for x in parts]),
+            state=state,
+            simulation_seconds=float(sum(x.simulation_seconds for x in parts)),
+            slots=int(sum(x.slots for x in parts)),
+            spikes_total=int(sum(x.spikes_total for x in parts)),
+            chunk_seconds=[x.simulation_seconds for x in parts],
+        )
+
+    def _chunk_seed(self, seed, first):
+        return (int(seed) * 7919 + int(first)) % (2**31 - 1)
+
+    def _run_chunk(self, images, state, plastic, seed, first):
+        n = len(images)
+        if self.device_name == "cpp_standalone":
+            return self._run_chunk_standalone(images, state, plastic, seed, first)
+        return self._run_chunk_runtime(images, state, plastic, seed, first)
+
+    def _run_chunk_standalone(self, images, state, plastic, seed, first):
+        net = self._network
+        n = len(images)
+        stimulus = np.zeros((self.chunk_samples, self.parameters.n_inputs))
+        stimulus[:n] = images
+        run_args = {
+            net.stimulus: stimulus,
+            net.controller.n_stream: n,
+            net.controller.plastic: float(plastic),
+            net.controller.random_seed: self._chunk_seed(seed, first),
+            net.excitatory.plastic: float(plastic),
+            net.input_synapses.w: state.weights,
+            net.excitatory.theta: state.theta * brian2.volt,
+        }
+        start = time.perf_counter()
+        try:
+            current_device.run(
+                directory=str(self.build_directory), with_output=False, run_args=run_args
+            )
+        finally:
+            # Brian2 writes one static array file per distinct run_args value:
+            # remove them so that repeated runs do not fill the disk.
+            current_device.delete(code=False, data=False, run_args=True, directory=False)
+        elapsed = time.perf_counter() - start
+        # Brian2 remembers the shape of 2-D dynamic arrays (StateMonitor
+        # records) from the previous run of the binary and then refuses a
+        # record of another length: let it infer the length again.
+        for variable in net.slot_monitor.variables.values():
+            size = getattr(variable, "size", None)
+            if isinstance(size, tuple) and len(size) == 2:
+                variable.size = (0, size[1])
+        return self._collect(n, elapsed)
+
+    def _run_chunk_runtime(self, images, state, plastic, seed, first):
+        brian2.device.reinit()
+        brian2.device.activate()
+        set_device("runtime")
+        prefs.codegen.target = self.runtime_target
+        brian2.seed(self._chunk_seed(seed, first))
+        net = build_network(self.parameters, len(images), stimulus_values=images)
+        net.controller.n_stream = len(images)
+        net.controller.plastic = float(plastic)
+        net.excitatory.plastic = float(plastic)
+        net.input_synapses.w = state.weights
+        net.excitatory.theta = state.theta * brian2.volt
+        self._network = net
+        start = time.perf_counter()
+        net.network.run(_MAXIMUM_RUN_DURATION, namespace={}, profile=self.profile)
+        elapsed = time.perf_counter() - start
+        return self._collect(len(images), elapsed)
+
+    def _collect(self, n_samples, elapsed):
+        """Per-sample responses from the monitors (the same on every device)."""
+        net = self._network
+        slot = float(net.slot_duration / second)
+        presentation = self.parameters.inputs.presentation_ms * 1e-3
+        record_times = np.asarray(net.slot_monitor.t / second)
+        index = np.asarray(net.slot_monitor.index[0], dtype=np.int64)
+        intensity = np.asarray(net.slot_monitor.intensity[0], dtype=float)
+        # Record k (k >= 1) describes the slot that started at record k-1.
+        slot_starts = record_times[:-1]
+        slot_index = index[1:]
+        slot_intensity = intensity[1:]
+        n_slots = len(slot_starts)
+        spike_times = np.asarray(net.spike_monitor.t / second)
+        spike_neurons = np.asarray(net.spike_monitor.i, dtype=np.int64)
+        slot_of_spike = np.searchsorted(slot_starts, spike_times + 1e-9, side="right") - 1
+        in_presentation = (slot_of_spike >= 0) & (
+            spike_times - slot_starts[np.clip(slot_of_spike, 0, None)] < presentation - 1e-9
+        )
+        in_presentation &= slot_of_spike < n_slots
+        counts_per_slot = np.zeros((n_slots, self.parameters.n_neurons), dtype=np.int64)
+        np.add.at(counts_per_slot, (slot_of_spike[in_presentation], spike_neurons[in_presentation]), 1)
+        valid = slot_index < n_samples
+        # The accepted presentation of a sample is its last slot.
+        accepted = np.zeros(n_samples, dtype=np.int64) - 1
+        presentations = np.bincount(slot_index[valid], minlength=n_samples)[:n_samples]
+        last_slot = np.flatnonzero(valid)
+        accepted[slot_index[last_slot]] = last_slot  # later slots overwrite earlier ones
+        if np.any(accepted < 0):
+            missing = int(np.sum(accepted < 0))
+            raise RuntimeError(
+                f"{missing} of {n_samples} samples were never presented: the run ended "
+                "before the stream did"
+            )
+        state = LearnedState(
+            weights=np.asarray(net.input_synapses.w[:], dtype=float).copy(),
+            theta=np.asarray(net.excitatory.theta[:] / brian2.volt, dtype=float).copy(),
+        )
+        return StreamResult(
+            spike_counts=counts_per_slot[accepted],
+            presentations=presentations.astype(np.int64),
+            final_intensity=slot_intensity[accepted],
+            state=state,
+            simulation_seconds=elapsed,
+            slots=int(valid.sum()),
+            spikes_total=int(len(spike_times)),
+        )
