@@ -34,6 +34,7 @@ __all__ = [
 SLOT_EVENT_ORDER = {
     "controller": 0,
     "inputs": 1,
+    "learning_rate_factor": 1,
     "weight_sum": 2,
     "normalisation_factor": 3,
     "normalisation_scale": 4,
@@ -155,7 +156,11 @@ def excitatory_neuron(network):
         # trace value just before the spike ("post2before" of the original).
         reset += ["post1 = 1", "post2 = 1"]
     if network.uses_spikedyn_learning and network.spikedyn.adaptive_learning_rate:
-        lines.append("intensity : 1 (linked)")
+        # Brian2 synapses cannot read a linked variable of their target, so
+        # the factor is copied once per slot into a plain variable.
+        lines += ["intensity : 1 (linked)", "learning_rate_factor : 1"]
+        namespace["start_intensity"] = float(network.inputs.start_intensity)
+        namespace["learning_rate_cap"] = float(network.spikedyn.learning_rate_cap)
     return ModelDescription(
         equations=Equations("\n".join(lines)),
         threshold=threshold,
@@ -302,7 +307,8 @@ def input_synapses(network):
     the update happens at the postsynaptic spike,
     ``w = clip(w + k nu_post (pre - x_target), 0, w_max)``; with the
     *adaptive learning rate* ``k = clip(intensity / start_intensity, 1, cap)``
-    (``k = 1`` otherwise).
+    (``k = 1`` otherwise), held by the excitatory neurons as
+    ``learning_rate_factor`` and refreshed at every slot.
 
     Slot code (returned in ``events``) decays the weights (SpikeDyn), sums
     each neuron's input weights and scales them to ``normalisation_total``.
@@ -316,9 +322,7 @@ def input_synapses(network):
     rate_factor = "1"
     spikedyn = network.spikedyn if network.uses_spikedyn_learning else None
     if spikedyn is not None and spikedyn.adaptive_learning_rate:
-        rate_factor = "clip(intensity_post / start_intensity, 1, learning_rate_cap)"
-        namespace["start_intensity"] = float(network.inputs.start_intensity)
-        namespace["learning_rate_cap"] = float(spikedyn.learning_rate_cap)
+        rate_factor = "learning_rate_factor_post"
     if uses_pre_spike_depression(network):
         on_pre = (
             "ge_post += w\n"
@@ -354,7 +358,11 @@ def input_synapses(network):
 
 
 #: Per-slot code run on the excitatory group around the synaptic slot code.
+#: (``learning_rate_factor`` only exists with SpikeDyn's adaptive learning rate.)
 EXCITATORY_SLOT_CODE = {
+    "learning_rate_factor": (
+        "learning_rate_factor = clip(intensity / start_intensity, 1, learning_rate_cap)"
+    ),
     "normalisation_factor": (
         "normalisation_factor = normalise_now*normalisation_total"
         "/(input_weight_sum + int(input_weight_sum == 0)) + (1 - normalise_now)"

@@ -225,7 +225,9 @@ class Engine:
         theta = np.full(p.n_neurons, p.excitatory.theta_initial_mV * 1e-3)
         return LearnedState(weights, theta)
 
-    def run_stream(self, images, state, plastic, seed, on_chunk=None, progress=None):
+    def run_stream(
+        self, images, state, plastic, seed, on_chunk=None, progress=None, stream_offset=0
+    ):
         """Present a stream of images; return the responses and the new state.
 
         Parameters
@@ -243,6 +245,10 @@ class Engine:
             to checkpoint.
         progress : tqdm-like, optional
             Updated with the number of samples each chunk completes.
+        stream_offset : int
+            Position of ``images[0]`` in a longer stream (a resumed run): chunk
+            seeds depend on the absolute position, so a resumed stream draws
+            the same input spikes as an uninterrupted one.
         """
         images = np.asarray(images)
         p = self.parameters
@@ -256,13 +262,15 @@ class Engine:
         parts = []
         state = state.copy()
         for first in range(0, len(images), chunk):
-            part = self._run_chunk(images[first:first + chunk], state, plastic, seed, first)
+            part = self._run_chunk(
+                images[first:first + chunk], state, plastic, seed, stream_offset + first
+            )
             state = part.state
             parts.append(part)
             if progress is not None:
                 progress.update(len(part.presentations))
             if on_chunk is not None:
-                on_chunk(first, part)
+                on_chunk(stream_offset + first, part)
         return StreamResult(
             spike_counts=np.concatenate([x.spike_counts for x in parts]),
             presentations=np.concatenate([x.presentations for x in parts]),
@@ -278,7 +286,6 @@ class Engine:
         return (int(seed) * 7919 + int(first)) % (2**31 - 1)
 
     def _run_chunk(self, images, state, plastic, seed, first):
-        n = len(images)
         if self.device_name == "cpp_standalone":
             return self._run_chunk_standalone(images, state, plastic, seed, first)
         return self._run_chunk_runtime(images, state, plastic, seed, first)

@@ -151,9 +151,12 @@ class SpikingNetwork:
         )
         zeros_n = np.zeros(p.n_neurons, int)
         self.excitatory.normalise_now = linked_var(self.controller, "normalise_now", index=zeros_n)
-        if "intensity" in self.excitatory.variables:
+        if "intensity" in self.excitatory.equations.names:
             self.excitatory.intensity = linked_var(self.controller, "intensity", index=zeros_n)
-        for event in ("normalisation_factor", "weight_sum_reset"):
+        slot_events = ["normalisation_factor", "weight_sum_reset"]
+        if "learning_rate_factor" in self.excitatory.equations.names:
+            slot_events.append("learning_rate_factor")
+        for event in slot_events:
             self.excitatory.run_regularly(
                 model_equations.EXCITATORY_SLOT_CODE[event],
                 dt=slot,

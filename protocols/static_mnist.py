@@ -1,0 +1,452 @@
+"""Static MNIST: train without labels, assign neuron labels, test.
+
+Methods, in order:
+
+1. Take ``stream.train_samples`` training digits (a seeded shuffle of the
+   training split) and present them ``stream.epochs`` times, each pass in a
+   new seeded order, with learning on (STDP, adaptive threshold,
+   normalisation before every presentation; SpikeDyn: its mechanisms).
+2. Present ``stream.assignment_samples`` of those digits (0: all) with
+   learning off; each excitatory neuron takes the class of its highest mean
+   response (Diehl & Cook 2015).
+3. Present ``stream.test_samples`` test digits with learning off; predict
+   with the all-activity rule and with proportion weighting.
+
+Every phase runs inside the compiled engine, one chunk of
+``device.chunk_samples`` digits per run of the binary; a checkpoint after
+each chunk lets an interrupted run resume where it stopped. The result is
+one xarray Dataset written atomically to netCDF.
+
+Run it with ``spikedyn run static-mnist`` or ``python -m
+spikedyn_brian.protocols.static_mnist CONFIG.toml``.
+"""
+
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import xarray
+
+from spikedyn_brian.analysis import labelling
+from spikedyn_brian.analysis.storage import write_dataset
+from spikedyn_brian.checkpoint import Checkpoint
+from spikedyn_brian.config import load_experiment
+from spikedyn_brian.data import load_digits
+from spikedyn_brian.engine import Engine, LearnedState, StreamResult, parameters_hash
+
+__all__ = ["run", "training_order", "DEFAULT_CONFIG"]
+
+#: The protocol's default configuration file.
+DEFAULT_CONFIG = Path(__file__).with_name("static_mnist.toml")
+
+_RESULT_FIELDS = ("spike_counts", "presentations", "final_intensity")
+
+
+def training_order(n_available, train_samples, epochs, seed):
+    """Indices of the training digits in presentation order.
+
+    The first ``train_samples`` of a seeded permutation of the available
+    digits are used; every epoch presents them in a new seeded order.
+    Returns an int array of length ``train_samples * epochs``.
+    """
+    if train_samples > n_available:
+        raise ValueError(
+            f"stream.train_samples = {train_samples} but the training split has only "
+            f"{n_available} digits; lower it or use full MNIST (--data-dir)"
+        )
+    rng = np.random.default_rng(seed)
+    chosen = rng.permutation(n_available)[:train_samples]
+    return np.concatenate([chosen[rng.permutation(train_samples)] for _ in range(epochs)])
+
+
+class _PhaseRunner:
+    """Runs named phases on an engine, checkpointing after every chunk."""
+
+    def __init__(self, engine, checkpoint, progress):
+        self.engine = engine
+        self.checkpoint = checkpoint
+        self.progress = progress
+        self.stored = checkpoint.load() if checkpoint is not None else {}
+
+    def _save(self):
+        if self.checkpoint is not None:
+            self.checkpoint.save(self.stored)
+
+    def _restore(self, name):
+        s = self.stored
+        return StreamResult(
+            spike_counts=s[f"{name}.spike_counts"],
+            presentations=s[f"{name}.presentations"],
+            final_intensity=s[f"{name}.final_intensity"],
+            state=LearnedState(s[f"{name}.weights"], s[f"{name}.theta"]),
+            simulation_seconds=float(s[f"{name}.seconds"]),
+            slots=int(s[f"{name}.slots"]),
+            spikes_total=int(s[f"{name}.spikes_total"]),
+        )
+
+    def _store(self, name, result, done):
+        s = self.stored
+        for key in _RESULT_FIELDS:
+            value = getattr(result, key)
+            s[f"{name}.{key}"] = value.astype(np.int32) if value.dtype.kind == "i" else value
+        s[f"{name}.weights"] = result.state.weights
+        s[f"{name}.theta"] = result.state.theta
+        s[f"{name}.seconds"] = np.array(result.simulation_seconds)
+        s[f"{name}.slots"] = np.array(result.slots)
+        s[f"{name}.spikes_total"] = np.array(result.spikes_total)
+        s[f"{name}.done"] = np.array(done)
+
+    def run(self, name, images, state, plastic, seed, description):
+        """Run (or resume, or restore) phase ``name``."""
+        done_key = f"{name}.done"
+        finished = None
+        if done_key in self.stored:
+            finished = self._restore(name)
+            if bool(self.stored[done_key]):
+                return finished
+            state = finished.state
+        position = 0 if finished is None else len(finished.presentations)
+        bar = None
+        if self.progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(images), initial=position, desc=description, unit="digit")
+        partial = [finished] if finished is not None else []
+
+        def on_chunk(first, part):
+            partial.append(part)
+            self._store(name, _concatenate(partial), done=False)
+            self._save()
+
+        try:
+            self.engine.run_stream(
+                images[position:],
+                state,
+                plastic=plastic,
+                seed=seed,
+                on_chunk=on_chunk,
+                progress=bar,
+                stream_offset=position,
+            )
+        finally:
+            if bar is not None:
+                bar.close()
+        result = _concatenate(partial)
+        self._store(name, result, done=True)
+        self._save()
+        return result
+
+
+def _concatenate(parts):
+    return StreamResult(
+        spike_counts=np.concatenate([p.spike_counts for p in parts]),
+        presentations=np.concatenate([p.presentations for p in parts]),
+        final_intensity=np.concatenate([p.final_intensity for p in parts]),
+        state=parts[-1].state,
+        simulation_seconds=float(sum(p.simulation_seconds for p in parts)),
+        slots=int(sum(p.slots for p in parts)),
+        spikes_total=int(sum(p.spikes_total for p in parts)),
+    )
+
+
+def _evaluate(assign_counts, assign_labels, test_counts, test_labels):
+    assignments = labelling.assign_labels(assign_counts, assign_labels)
+    proportions = labelling.class_proportions(assign_counts, assign_labels)
+    predictions = {
+        "all_activity": labelling.predict_all_activity(test_counts, assignments),
+        "proportion_weighting": labelling.predict_proportion_weighting(
+            test_counts, assignments, proportions
+        ),
+    }
+    accuracies = {rule: labelling.accuracy(p, test_labels) for rule, p in predictions.items()}
+    return assignments, proportions, predictions, accuracies
+
+
+def _versions():
+    import brian2
+    import netCDF4
+
+    return {
+        "python": platform.python_version(),
+        "brian2": brian2.__version__,
+        "numpy": np.__version__,
+        "xarray": xarray.__version__,
+        "netCDF4": netCDF4.__version__,
+        "spikedyn_brian": _package_version(),
+    }
+
+
+def _package_version():
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("spikedyn-brian")
+    except PackageNotFoundError:  # pragma: no cover - running from a checkout
+        return "unknown"
+
+
+def run(experiment, engine=None):
+    """Run the static MNIST protocol; write and return the results Dataset.
+
+    Parameters
+    ----------
+    experiment : Experiment
+    engine : Engine, optional
+        An engine already built for ``experiment.network`` (reused, e.g. by
+        benchmarks); by default one is built.
+    """
+    stream, device, output = experiment.stream, experiment.device, experiment.output
+    network = experiment.network
+    data_dir = stream.data_dir or None
+    train_set = load_digits("train", data_dir)
+    test_set = load_digits("test", data_dir)
+    if stream.test_samples > len(test_set):
+        raise ValueError(
+            f"stream.test_samples = {stream.test_samples} but the test split has only "
+            f"{len(test_set)} digits"
+        )
+    order = training_order(len(train_set), stream.train_samples, stream.epochs, stream.seed)
+    chosen = order[: stream.train_samples]
+    n_assign = stream.assignment_samples or stream.train_samples
+    n_assign = min(n_assign, stream.train_samples)
+    assign_indices = np.sort(chosen)[:n_assign]
+    test_images = test_set.images[: stream.test_samples]
+    test_labels = test_set.labels[: stream.test_samples]
+
+    started = time.perf_counter()
+    if engine is None:
+        engine = Engine(
+            network,
+            device=device.name,
+            build_root=device.build_dir or None,
+            chunk_samples=device.chunk_samples,
+            threads=device.threads,
+        )
+    checkpoint = None
+    if output.checkpoint:
+        key = parameters_hash(network, (experiment.to_json(), train_set.source))
+        checkpoint = Checkpoint(Path(output.path).with_suffix(".checkpoint.npz"), key)
+    phases = _PhaseRunner(engine, checkpoint, output.progress)
+
+    state = engine.initial_state(stream.seed)
+    per_epoch = []
+    train_parts = []
+    for epoch in range(stream.epochs):
+        epoch_order = order[epoch * stream.train_samples:(epoch + 1) * stream.train_samples]
+        result = phases.run(
+            f"train{epoch}",
+            train_set.images[epoch_order],
+            state,
+            plastic=True,
+            seed=stream.seed * 1000 + epoch,
+            description=f"train epoch {epoch + 1}/{stream.epochs}",
+        )
+        train_parts.append(result)
+        state = result.state
+        last = epoch == stream.epochs - 1
+        if stream.evaluate_each_epoch or last:
+            assign = phases.run(
+                f"assign{epoch}",
+                train_set.images[assign_indices],
+                state,
+                plastic=False,
+                seed=stream.seed * 1000 + 500 + epoch,
+                description="assign labels",
+            )
+            test = phases.run(
+                f"test{epoch}",
+                test_images,
+                state,
+                plastic=False,
+                seed=stream.seed * 1000 + 700 + epoch,
+                description="test",
+            )
+            evaluation = _evaluate(
+                assign.spike_counts, train_set.labels[assign_indices], test.spike_counts, test_labels
+            )
+            per_epoch.append((epoch, evaluation[3]))
+    total_seconds = time.perf_counter() - started
+    train = _concatenate(train_parts)
+    assignments, proportions, predictions, accuracies = evaluation
+    dataset = _to_dataset(
+        experiment,
+        engine,
+        train,
+        order,
+        train_set,
+        assign,
+        assign_indices,
+        test,
+        test_labels,
+        assignments,
+        proportions,
+        predictions,
+        accuracies,
+        per_epoch,
+        total_seconds,
+    )
+    write_dataset(dataset, output.path)
+    if checkpoint is not None:
+        checkpoint.remove()
+    return dataset
+
+
+def _to_dataset(
+    experiment,
+    engine,
+    train,
+    order,
+    train_set,
+    assign,
+    assign_indices,
+    test,
+    test_labels,
+    assignments,
+    proportions,
+    predictions,
+    accuracies,
+    per_epoch,
+    total_seconds,
+):
+    network = experiment.network
+    n_neurons, n_inputs = network.n_neurons, network.n_inputs
+    rule = experiment.stream.prediction_rule
+    rules = list(predictions)
+    weights = train.state.weight_matrix(n_inputs)
+    n_train = len(order)
+    data_vars = {
+        "accuracy": (
+            (),
+            accuracies[rule],
+            {
+                "long_name": "fraction of test digits classified correctly",
+                "units": "1",
+                "prediction_rule": rule,
+                "rule_description": labelling.PREDICTION_RULES[rule],
+            },
+        ),
+        "accuracy_by_rule": (
+            ("rule",),
+            np.array([accuracies[r] for r in rules]),
+            {"long_name": "test accuracy of each prediction rule", "units": "1"},
+        ),
+        "weights": (
+            ("input", "neuron"),
+            weights,
+            {"long_name": "input to excitatory weights after training", "units": "1"},
+        ),
+        "theta": (
+            ("neuron",),
+            train.state.theta * 1e3,
+            {"long_name": "adaptive threshold after training", "units": "mV"},
+        ),
+        "assignments": (
+            ("neuron",),
+            assignments,
+            {"long_name": "class assigned to each neuron (-1: never fired)", "units": "1"},
+        ),
+        "class_proportions": (
+            ("neuron", "class"),
+            proportions,
+            {"long_name": "share of each neuron's mean response per class", "units": "1"},
+        ),
+        "test_spike_counts": (
+            ("sample", "neuron"),
+            test.spike_counts.astype(np.int32),
+            {"long_name": "excitatory spikes during the accepted test presentation",
+             "units": "1"},
+        ),
+        "test_labels": (("sample",), test_labels, {"long_name": "true test labels"}),
+        "predictions": (
+            ("rule", "sample"),
+            np.stack([predictions[r] for r in rules]),
+            {"long_name": "predicted class (-1: no response)"},
+        ),
+        "test_presentations": (
+            ("sample",),
+            test.presentations,
+            {"long_name": "presentations of each test digit (1 + intensity boosts)"},
+        ),
+        "assignment_spike_counts": (
+            ("assignment_sample", "neuron"),
+            assign.spike_counts.astype(np.int32),
+            {"long_name": "excitatory spikes to the labelling digits (learning off)"},
+        ),
+        "assignment_labels": (
+            ("assignment_sample",),
+            train_set.labels[assign_indices],
+            {"long_name": "labels of the labelling digits"},
+        ),
+        "train_index": (
+            ("train_position",),
+            order,
+            {"long_name": "index of the training digit shown at each stream position"},
+        ),
+        "train_labels": (
+            ("train_position",),
+            train_set.labels[order],
+            {"long_name": "label of the training digit (not used for learning)"},
+        ),
+        "train_presentations": (
+            ("train_position",),
+            train.presentations,
+            {"long_name": "presentations of each training digit (1 + intensity boosts)"},
+        ),
+        "train_response": (
+            ("train_position",),
+            train.spike_counts.sum(axis=1).astype(np.int32),
+            {"long_name": "excitatory spikes to the accepted training presentation"},
+        ),
+    }
+    coords = {
+        "neuron": np.arange(n_neurons),
+        "input": np.arange(n_inputs),
+        "class": np.arange(10),
+        "rule": rules,
+        "sample": np.arange(len(test_labels)),
+        "assignment_sample": assign_indices,
+        "train_position": np.arange(n_train),
+    }
+    if per_epoch:
+        data_vars["accuracy_after_epoch"] = (
+            ("epoch", "rule"),
+            np.array([[acc[r] for r in rules] for _, acc in per_epoch]),
+            {"long_name": "test accuracy after each evaluated epoch", "units": "1"},
+        )
+        coords["epoch"] = np.array([e + 1 for e, _ in per_epoch])
+    train_seconds = train.simulation_seconds
+    attrs = {
+        "title": "spikedyn-brian static MNIST protocol",
+        "protocol": "static-mnist",
+        "network": network.variant,
+        "n_neurons": n_neurons,
+        "device": engine.device_name,
+        "data_source": train_set.source,
+        "config": experiment.to_json(),
+        "versions": _versions(),
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "train_seconds_per_sample": train_seconds / n_train,
+        "test_seconds_per_sample": test.simulation_seconds / len(test_labels),
+        "train_slots_per_sample": train.slots / n_train,
+        "build_seconds": float(engine.build_seconds or 0.0),
+        "total_seconds": float(total_seconds),
+        "command": " ".join(sys.argv),
+    }
+    return xarray.Dataset(data_vars=data_vars, coords=coords, attrs=attrs)
+
+
+def main(argv=None):
+    """``python -m spikedyn_brian.protocols.static_mnist [CONFIG.toml]``."""
+    argv = sys.argv[1:] if argv is None else argv
+    experiment = load_experiment(argv[0] if argv else DEFAULT_CONFIG)
+    dataset = run(experiment)
+    print(f"accuracy ({dataset.accuracy.attrs['prediction_rule']}): {float(dataset.accuracy):.4f}")
+    print(f"results: {experiment.output.path}")
+
+
+if __name__ == "__main__":
+    main()

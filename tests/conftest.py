@@ -1,0 +1,53 @@
+"""Shared fixtures: the same model tests run on every device they apply to.
+
+Markers (``setup.cfg``): ``standalone`` (compiles C++), ``slow`` (long
+end-to-end runs), ``genn`` / ``cuda`` (GPU devices, skipped without them).
+"""
+
+import os
+
+import brian2
+import pytest
+
+from spikedyn_brian.engine import COMPILER_FLAGS
+
+DEVICE_PARAMS = [
+    "runtime",
+    pytest.param("cpp_standalone", marks=pytest.mark.standalone),
+]
+
+
+@pytest.fixture(scope="session")
+def build_root(tmp_path_factory):
+    """One build root for the whole session: identical configurations compile once."""
+    root = os.environ.get("SPIKEDYN_TEST_BUILD_DIR")
+    if root:
+        return root
+    return str(tmp_path_factory.mktemp("builds"))
+
+
+@pytest.fixture(params=DEVICE_PARAMS)
+def device_name(request):
+    """Each test using this fixture runs on the runtime and the C++ standalone device."""
+    return request.param
+
+
+@pytest.fixture
+def brian_device(device_name, tmp_path):
+    """Activate ``device_name`` for a plain Brian2 script; reset afterwards.
+
+    Yields a ``run(duration)`` function that runs (and, in standalone,
+    builds) the network of the magic ``run``.
+    """
+    brian2.device.reinit()
+    brian2.device.activate()
+    if device_name == "cpp_standalone":
+        brian2.set_device("cpp_standalone", directory=str(tmp_path / "standalone"), build_on_run=True)
+        brian2.prefs.codegen.cpp.extra_compile_args_gcc = list(COMPILER_FLAGS)
+    else:
+        brian2.set_device("runtime")
+        brian2.prefs.codegen.target = "numpy"
+    yield device_name
+    brian2.device.reinit()
+    brian2.device.activate()
+    brian2.set_device("runtime")
