@@ -174,10 +174,9 @@ def test_theta_rises_per_spike_only_while_plastic(brian_device):
         parameters, threshold="abs(t - 10*ms) < 0.25*dt or abs(t - 80*ms) < 0.25*dt"
     )
     group.theta = 20 * mV
-    group.plastic = 1.0
-    run(50 * ms)
-    group.plastic = 0.0
-    run(50 * ms)
+    # Learning on for the first 50 ms, off afterwards.
+    group.run_regularly("plastic = 1.0*int(t < 50*ms)", when="start")
+    run(100 * ms)
     # One spike while plastic (+0.05 mV at 10 ms), decay with tau_theta only while
     # plastic (50 ms), no change at all afterwards (the spike at 80 ms adds nothing).
     tau = parameters.excitatory.tau_theta_ms
