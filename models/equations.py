@@ -34,6 +34,7 @@ __all__ = [
 SLOT_EVENT_ORDER = {
     "controller": 0,
     "inputs": 1,
+    "normalise_flag": 1,
     "learning_rate_factor": 1,
     "weight_sum": 2,
     "normalisation_factor": 3,
@@ -117,6 +118,9 @@ def excitatory_neuron(network):
         "dgi/dt = -gi/tau_gi : 1",
         "plastic : 1 (shared)",
         "normalise_now : 1 (linked)",
+        # Copy of the controller's flag: Brian2 synapses cannot read a linked
+        # variable of their target.
+        "normalise_flag : 1",
         "input_weight_sum : 1",
         "normalisation_factor : 1",
     ]
@@ -224,7 +228,9 @@ def poisson_input(network):
         "intensity : 1 (linked)\n"
         "slot_start : second (linked)\n"
     )
-    draw_steps = "ceil(-log(1 - rand()) / (hazard + 1e-30))"
+    # Clipped to 1e9 steps (beyond any run): Brian2's runtime casts ceil() to a
+    # 32-bit integer, and a silent pixel (hazard 0) would overflow it.
+    draw_steps = "ceil(clip(-log(1 - rand()) / (hazard + 1e-30), 0, 1e9))"
     slot_code = (
         "hazard = -log(1 - clip(stimulus(sample*second, i) / rate_divisor * intensity"
         " * Hz * dt, 0, 0.999))\n"
@@ -337,7 +343,7 @@ def input_synapses(network):
         namespace["x_target"] = float(spikedyn.x_target)
     if spikedyn is not None and spikedyn.weight_decay:
         sum_code = (
-            "w = clip(w - normalise_now_post*weight_decay, 0, w_max)\n"
+            "w = clip(w - normalise_flag_post*weight_decay, 0, w_max)\n"
             "input_weight_sum_post += w"
         )
         namespace["weight_decay"] = float(spikedyn.weight_decay_per_sample)
@@ -360,6 +366,7 @@ def input_synapses(network):
 #: Per-slot code run on the excitatory group around the synaptic slot code.
 #: (``learning_rate_factor`` only exists with SpikeDyn's adaptive learning rate.)
 EXCITATORY_SLOT_CODE = {
+    "normalise_flag": "normalise_flag = normalise_now",
     "learning_rate_factor": (
         "learning_rate_factor = clip(intensity / start_intensity, 1, learning_rate_cap)"
     ),

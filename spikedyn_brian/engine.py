@@ -12,6 +12,7 @@ Python runtime (for debugging). Results come out of the same code
 (`_collect`) on every device.
 """
 
+import gc
 import hashlib
 import json
 import os
@@ -22,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 import brian2
-from brian2 import ms, second, prefs, device as current_device, set_device
+from brian2 import second, prefs, set_device
+from brian2.devices.device import get_device
 
 from spikedyn_brian.models.parameters import as_dict
 from spikedyn_brian.network import build_network, initial_weights
@@ -191,23 +193,31 @@ class Engine:
         )
         self.build_directory = self.build_root / f"{self.parameters.variant}-{key}"
         self.build_directory.mkdir(parents=True, exist_ok=True)
+        # Brian2 suffixes the name of a code object whose name a live object
+        # still holds; collect dead networks first, so that the generated code
+        # (and therefore the compiled build) does not depend on what this
+        # process did before.
         brian2.device.reinit()
+        gc.collect()
         brian2.device.activate()
         set_device("cpp_standalone", build_on_run=False, directory=str(self.build_directory))
+        # Keep this engine's own device object: another engine may activate
+        # a new device later in the same process.
+        self._device = get_device()
         prefs.devices.cpp_standalone.openmp_threads = self.threads
         prefs.codegen.cpp.extra_compile_args_gcc = list(COMPILER_FLAGS)
         start = time.perf_counter()
         net = build_network(self.parameters, self.chunk_samples)
-        current_device.apply_run_args()
-        seed_array = current_device.get_array_name(net.controller.variables["random_seed"])
+        self._device.apply_run_args()
+        seed_array = self._device.get_array_name(net.controller.variables["random_seed"])
         n_generators = max(self.threads, 1)
-        current_device.insert_code(
+        self._device.insert_code(
             "main",
             f"for (int _i=0; _i<{n_generators}; _i++) "
             f"brian::_random_generators[_i].seed((unsigned long){seed_array}[0] * 1000003UL + _i);",
         )
         net.network.run(_MAXIMUM_RUN_DURATION, namespace={}, profile=self.profile)
-        current_device.build(
+        self._device.build(
             directory=str(self.build_directory), compile=True, run=False, with_output=False
         )
         self.build_seconds = time.perf_counter() - start
@@ -306,13 +316,17 @@ class Engine:
         }
         start = time.perf_counter()
         try:
-            current_device.run(
+            self._device.run(
                 directory=str(self.build_directory), with_output=False, run_args=run_args
             )
         finally:
-            # Brian2 writes one static array file per distinct run_args value:
-            # remove them so that repeated runs do not fill the disk.
-            current_device.delete(code=False, data=False, run_args=True, directory=False)
+            # Brian2 writes one static array file (and a lock file) per
+            # distinct run_args value: remove them so that repeated runs do
+            # not fill the disk.
+            static = self.build_directory / "static_arrays"
+            for name in self._device.run_args_arrays:
+                for leftover in (static / name, static / f"{name}.lock"):
+                    leftover.unlink(missing_ok=True)
         elapsed = time.perf_counter() - start
         # Brian2 remembers the shape of 2-D dynamic arrays (StateMonitor
         # records) from the previous run of the binary and then refuses a

@@ -17,6 +17,7 @@ from brian2 import (
     DEFAULT_FUNCTIONS,
     linked_var,
     ms,
+    mV,
     second,
 )
 from brian2.core.magic import stop as _stop_runtime_network
@@ -129,7 +130,11 @@ class SpikingNetwork:
         self.inputs.run_on_event("spike", code, when=when)
         code, when = input_model.events["slot"]
         self.inputs.run_regularly(
-            code, dt=slot, when=when, order=model_equations.SLOT_EVENT_ORDER["inputs"]
+            code,
+            dt=slot,
+            when=when,
+            order=model_equations.SLOT_EVENT_ORDER["inputs"],
+            name="inputs_slot",
         )
         objects.append(self.inputs)
 
@@ -153,7 +158,12 @@ class SpikingNetwork:
         self.excitatory.normalise_now = linked_var(self.controller, "normalise_now", index=zeros_n)
         if "intensity" in self.excitatory.equations.names:
             self.excitatory.intensity = linked_var(self.controller, "intensity", index=zeros_n)
-        slot_events = ["normalisation_factor", "weight_sum_reset"]
+        # Every stream (and chunk) starts from rest: a neuron that has not
+        # fired yet may fire at once (timer past its threshold).
+        self.excitatory.v = p.excitatory.v_rest_mV * mV
+        if p.excitatory.use_timer:
+            self.excitatory.timer = p.excitatory.timer_threshold_ms * 2 * ms
+        slot_events = ["normalise_flag", "normalisation_factor", "weight_sum_reset"]
         if "learning_rate_factor" in self.excitatory.equations.names:
             slot_events.append("learning_rate_factor")
         for event in slot_events:
@@ -204,6 +214,7 @@ class SpikingNetwork:
                 dt=dt,
                 name="inhibitory",
             )
+            self.inhibitory.v = p.inhibitory.v_rest_mV * mV
             exc_to_inh = Synapses(
                 self.excitatory,
                 self.inhibitory,
