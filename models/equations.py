@@ -277,6 +277,8 @@ def presentation_controller(network):
         "normalise_now : 1\n"
         "stopped : integer\n"
         "random_seed : integer\n"
+        "input_spike_total : integer\n"
+        "inhibitory_spike_total : integer\n"
     )
     slot_code = (
         "advance = int(count >= minimum_spikes or intensity >= maximum_intensity) * started\n"

@@ -85,6 +85,8 @@ class _PhaseRunner:
             simulation_seconds=float(s[f"{name}.seconds"]),
             slots=int(s[f"{name}.slots"]),
             spikes_total=int(s[f"{name}.spikes_total"]),
+            input_spikes_total=int(s[f"{name}.input_spikes_total"]),
+            inhibitory_spikes_total=int(s[f"{name}.inhibitory_spikes_total"]),
         )
 
     def _store(self, name, result, done):
@@ -97,6 +99,8 @@ class _PhaseRunner:
         s[f"{name}.seconds"] = np.array(result.simulation_seconds)
         s[f"{name}.slots"] = np.array(result.slots)
         s[f"{name}.spikes_total"] = np.array(result.spikes_total)
+        s[f"{name}.input_spikes_total"] = np.array(result.input_spikes_total)
+        s[f"{name}.inhibitory_spikes_total"] = np.array(result.inhibitory_spikes_total)
         s[f"{name}.done"] = np.array(done)
 
     def run(self, name, images, state, plastic, seed, description):
@@ -149,6 +153,8 @@ def _concatenate(parts):
         simulation_seconds=float(sum(p.simulation_seconds for p in parts)),
         slots=int(sum(p.slots for p in parts)),
         spikes_total=int(sum(p.spikes_total for p in parts)),
+        input_spikes_total=int(sum(p.input_spikes_total for p in parts)),
+        inhibitory_spikes_total=int(sum(p.inhibitory_spikes_total for p in parts)),
     )
 
 
@@ -433,6 +439,9 @@ def _to_dataset(
         "test_seconds_per_sample": test.simulation_seconds / len(test_labels),
         "train_slots_per_sample": train.slots / n_train,
         "build_seconds": float(engine.build_seconds or 0.0),
+        "train_input_spikes_per_sample": train.input_spikes_total / n_train,
+        "train_excitatory_spikes_per_sample": train.spikes_total / n_train,
+        "train_synaptic_events_per_sample": train.synaptic_events(network) / n_train,
         "total_seconds": float(total_seconds),
         "command": " ".join(sys.argv),
     }

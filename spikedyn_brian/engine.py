@@ -109,7 +109,25 @@ class StreamResult:
     simulation_seconds: float
     slots: int
     spikes_total: int = 0
+    input_spikes_total: int = 0
+    inhibitory_spikes_total: int = 0
     chunk_seconds: list = field(default_factory=list)
+
+    def synaptic_events(self, parameters):
+        """Synaptic events processed: each spike times its outgoing synapses.
+
+        Input spikes reach N excitatory neurons; excitatory spikes reach 784
+        input synapses (post pathway) and N - 1 neurons (direct inhibition)
+        or one inhibitory neuron; inhibitory spikes reach N - 1 neurons.
+        The bookkeeping synapses (spike counters) are not counted.
+        """
+        n = parameters.n_neurons
+        exc_targets = parameters.n_inputs + (1 if parameters.has_inhibitory_layer else n - 1)
+        return (
+            self.input_spikes_total * n
+            + self.spikes_total * exc_targets
+            + self.inhibitory_spikes_total * (n - 1)
+        )
 
     def __repr__(self):
         n = len(self.presentations)
@@ -289,6 +307,8 @@ class Engine:
             simulation_seconds=float(sum(x.simulation_seconds for x in parts)),
             slots=int(sum(x.slots for x in parts)),
             spikes_total=int(sum(x.spikes_total for x in parts)),
+            input_spikes_total=int(sum(x.input_spikes_total for x in parts)),
+            inhibitory_spikes_total=int(sum(x.inhibitory_spikes_total for x in parts)),
             chunk_seconds=[x.simulation_seconds for x in parts],
         )
 
@@ -401,4 +421,6 @@ class Engine:
             simulation_seconds=elapsed,
             slots=int(valid.sum()),
             spikes_total=int(len(spike_times)),
+            input_spikes_total=int(net.controller.input_spike_total[0]),
+            inhibitory_spikes_total=int(net.controller.inhibitory_spike_total[0]),
         )

@@ -255,6 +255,20 @@ class SpikingNetwork:
         )
         counter.connect()
         objects.append(counter)
+        # Spike totals for operation counts (synaptic events, energy models).
+        input_counter = Synapses(
+            self.inputs, self.controller, on_pre="input_spike_total_post += 1",
+            name="input_spike_counter",
+        )
+        input_counter.connect()
+        objects.append(input_counter)
+        if self.inhibitory is not None:
+            inhibitory_counter = Synapses(
+                self.inhibitory, self.controller, on_pre="inhibitory_spike_total_post += 1",
+                name="inhibitory_spike_counter",
+            )
+            inhibitory_counter.connect()
+            objects.append(inhibitory_counter)
 
         self.spike_monitor = SpikeMonitor(self.excitatory, name="excitatory_spikes")
         # Recorded just before the controller decides: describes the slot
