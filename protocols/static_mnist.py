@@ -207,8 +207,8 @@ def run(experiment, engine=None):
     stream, device, output = experiment.stream, experiment.device, experiment.output
     network = experiment.network
     data_dir = stream.data_dir or None
-    train_set = load_digits("train", data_dir)
-    test_set = load_digits("test", data_dir)
+    train_set = load_digits("train", data_dir).select_classes(stream.classes)
+    test_set = load_digits("test", data_dir).select_classes(stream.classes)
     if stream.test_samples > len(test_set):
         raise ValueError(
             f"stream.test_samples = {stream.test_samples} but the test split has only "
@@ -219,8 +219,13 @@ def run(experiment, engine=None):
     n_assign = stream.assignment_samples or stream.train_samples
     n_assign = min(n_assign, stream.train_samples)
     assign_indices = np.sort(chosen)[:n_assign]
-    test_images = test_set.images[: stream.test_samples]
-    test_labels = test_set.labels[: stream.test_samples]
+    # The embedded test split is grouped by class: take test digits in a
+    # seeded order so that a subset covers every class.
+    test_indices = np.sort(
+        np.random.default_rng(stream.seed + 1).permutation(len(test_set))[: stream.test_samples]
+    )
+    test_images = test_set.images[test_indices]
+    test_labels = test_set.labels[test_indices]
 
     started = time.perf_counter()
     if engine is None:
@@ -293,6 +298,7 @@ def run(experiment, engine=None):
         accuracies,
         per_epoch,
         total_seconds,
+        test_indices,
     )
     write_dataset(dataset, output.path)
     if checkpoint is not None:
@@ -316,6 +322,7 @@ def _to_dataset(
     accuracies,
     per_epoch,
     total_seconds,
+    test_indices,
 ):
     network = experiment.network
     n_neurons, n_inputs = network.n_neurons, network.n_inputs
@@ -366,6 +373,11 @@ def _to_dataset(
              "units": "1"},
         ),
         "test_labels": (("sample",), test_labels, {"long_name": "true test labels"}),
+        "test_index": (
+            ("sample",),
+            test_indices,
+            {"long_name": "index of the test digit in the (class-selected) test split"},
+        ),
         "predictions": (
             ("rule", "sample"),
             np.stack([predictions[r] for r in rules]),

@@ -34,6 +34,8 @@ class ConfigError(ValueError):
 class StreamConfig:
     """Which digits are shown, how often, and in which order."""
 
+    #: Digit classes used (train, labelling and test); default all ten.
+    classes: list[int] = field(default_factory=lambda: list(range(10)))
     #: Training digits taken (seeded shuffle) from the training split.
     train_samples: int = 4000
     #: Passes over the training digits (each pass reshuffled).
@@ -104,6 +106,11 @@ def _type_name(kind):
 
 
 def _convert(value, kind, key):
+    if typing.get_origin(kind) is list:
+        (item_kind,) = typing.get_args(kind)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"key '{key}' must be a list of {_type_name(item_kind)}s, got {value!r}")
+        return [_convert(item, item_kind, f"{key}[{position}]") for position, item in enumerate(value)]
     if kind is bool:
         if isinstance(value, bool):
             return value
@@ -156,6 +163,12 @@ def _validate(experiment):
     for key in ("train_samples", "test_samples", "epochs"):
         if getattr(stream, key) < 1:
             raise ConfigError(f"key 'stream.{key}' must be at least 1, got {getattr(stream, key)}")
+    if not stream.classes or any(c < 0 or c > 9 for c in stream.classes):
+        raise ConfigError(
+            f"key 'stream.classes' must list digit classes 0..9, got {stream.classes!r}"
+        )
+    if len(set(stream.classes)) != len(stream.classes):
+        raise ConfigError(f"key 'stream.classes' lists a class twice: {stream.classes!r}")
     if stream.assignment_samples < 0:
         raise ConfigError("key 'stream.assignment_samples' must be >= 0 (0 means all)")
     from spikedyn_brian.analysis.labelling import PREDICTION_RULES

@@ -1,0 +1,450 @@
+"""Experiment configuration: defaults, TOML overrides, key-naming errors, JSON."""
+
+import dataclasses
+import json
+import re
+import tomllib
+
+import pytest
+
+from spikedyn_brian.config import (
+    ConfigError,
+    DeviceConfig,
+    Experiment,
+    OutputConfig,
+    StreamConfig,
+    experiment_from_mapping,
+    load_experiment,
+)
+from spikedyn_brian.models.parameters import NetworkParameters
+from spikedyn_brian.protocols.static_mnist import DEFAULT_CONFIG
+
+
+def write_toml(tmp_path, text, name="experiment.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+# --------------------------------------------------------------------------
+# Defaults
+# --------------------------------------------------------------------------
+
+
+def test_defaults_without_a_file():
+    experiment = load_experiment(None)
+    assert isinstance(experiment, Experiment)
+    assert experiment.network.variant == "diehl-cook"
+    assert experiment.network.n_neurons == 400
+    assert experiment.network.n_inputs == 784
+    assert experiment.stream.train_samples == 4000
+    assert experiment.stream.test_samples == 1000
+    assert experiment.stream.epochs == 1
+    assert experiment.stream.prediction_rule == "all_activity"
+    assert experiment.device.name == "cpp_standalone"
+    assert experiment == Experiment()
+
+
+def test_default_toml_exists_and_loads():
+    assert DEFAULT_CONFIG.is_file()
+    assert DEFAULT_CONFIG.name == "static_mnist.toml"
+    assert load_experiment(DEFAULT_CONFIG) == Experiment()
+
+
+def test_default_toml_equals_dataclass_defaults_for_the_keys_it_sets():
+    mapping = tomllib.loads(DEFAULT_CONFIG.read_text())
+    defaults = Experiment().to_dict()
+    assert set(mapping) <= set(defaults)
+    checked = 0
+    for section, table in mapping.items():
+        assert isinstance(table, dict), section
+        for key, value in table.items():
+            assert key in defaults[section], f"{section}.{key}"
+            assert value == defaults[section][key], f"{section}.{key}"
+            checked += 1
+    # The file sets at least the contract keys.
+    assert checked >= 10
+    assert mapping["network"]["variant"] == "diehl-cook"
+    assert mapping["network"]["n_neurons"] == 400
+    assert mapping["stream"]["train_samples"] == 4000
+    assert mapping["stream"]["test_samples"] == 1000
+    assert mapping["device"]["name"] == "cpp_standalone"
+
+
+# --------------------------------------------------------------------------
+# TOML overrides
+# --------------------------------------------------------------------------
+
+
+def test_nested_overrides_from_a_file(tmp_path):
+    path = write_toml(
+        tmp_path,
+        """
+[network]
+variant = "spikedyn"
+n_neurons = 25
+
+[network.plasticity]
+nu_post = 0.005
+
+[network.spikedyn]
+weight_decay = false
+
+[stream]
+epochs = 3
+""",
+    )
+    experiment = load_experiment(path)
+    assert experiment.network.variant == "spikedyn"
+    assert experiment.network.n_neurons == 25
+    assert experiment.network.plasticity.nu_post == 0.005
+    assert experiment.network.spikedyn.weight_decay is False
+    assert experiment.stream.epochs == 3
+    # Untouched siblings keep their defaults.
+    defaults = Experiment()
+    assert experiment.network.plasticity.nu_pre == defaults.network.plasticity.nu_pre
+    assert experiment.network.spikedyn.adaptive_threshold is True
+    assert experiment.stream.train_samples == 4000
+    assert experiment.device == defaults.device
+    assert experiment.output == defaults.output
+
+
+def test_file_path_may_be_a_string(tmp_path):
+    path = write_toml(tmp_path, "[stream]\nseed = 7\n")
+    assert load_experiment(str(path)).stream.seed == 7
+
+
+def test_int_accepted_for_float_field_and_converted(tmp_path):
+    path = write_toml(tmp_path, "[network.plasticity]\nnu_post = 1\n")
+    experiment = load_experiment(path)
+    assert experiment.network.plasticity.nu_post == 1.0
+    assert type(experiment.network.plasticity.nu_post) is float
+
+
+def test_integral_float_accepted_for_int_field():
+    experiment = experiment_from_mapping({"stream": {"train_samples": 100.0}})
+    assert experiment.stream.train_samples == 100
+    assert type(experiment.stream.train_samples) is int
+
+
+def test_empty_file_gives_defaults(tmp_path):
+    path = write_toml(tmp_path, "")
+    assert load_experiment(path) == Experiment()
+
+
+# --------------------------------------------------------------------------
+# Errors name the key
+# --------------------------------------------------------------------------
+
+
+def test_config_error_is_a_value_error():
+    assert issubclass(ConfigError, ValueError)
+
+
+def test_unknown_top_level_key(tmp_path):
+    path = write_toml(tmp_path, "[streem]\nepochs = 2\n")
+    with pytest.raises(
+        ConfigError,
+        match=re.escape(
+            "unknown configuration key 'streem'; known keys here: device, network, output, stream"
+        ),
+    ):
+        load_experiment(path)
+
+
+def test_unknown_nested_key_lists_known_keys(tmp_path):
+    path = write_toml(tmp_path, "[network.plasticity]\nnu_postt = 0.1\n")
+    with pytest.raises(ConfigError) as info:
+        load_experiment(path)
+    message = str(info.value)
+    assert "unknown configuration key 'network.plasticity.nu_postt'" in message
+    assert "known keys here:" in message
+    known = message.split("known keys here:", 1)[1]
+    listed = [name.strip() for name in known.split(",")]
+    expected = sorted(f.name for f in dataclasses.fields(type(Experiment().network.plasticity)))
+    assert listed == expected
+    assert "nu_post" in listed and "nu_pre" in listed
+
+
+def test_unknown_key_in_stream_section():
+    with pytest.raises(
+        ConfigError, match=r"unknown configuration key 'stream\.train'; known keys here: .*train_samples"
+    ):
+        experiment_from_mapping({"stream": {"train": 5}})
+
+
+def test_wrong_type_string_for_integer(tmp_path):
+    path = write_toml(tmp_path, '[stream]\ntrain_samples = "many"\n')
+    with pytest.raises(
+        ConfigError, match=r"key 'stream\.train_samples' must be an integer, got 'many'"
+    ):
+        load_experiment(path)
+
+
+def test_bool_given_as_int_for_bool_field(tmp_path):
+    path = write_toml(tmp_path, "[network.spikedyn]\nweight_decay = 1\n")
+    with pytest.raises(
+        ConfigError, match=r"key 'network\.spikedyn\.weight_decay' must be true or false, got 1"
+    ):
+        load_experiment(path)
+
+
+def test_bool_given_for_int_field(tmp_path):
+    path = write_toml(tmp_path, "[network]\nn_neurons = true\n")
+    with pytest.raises(ConfigError, match=r"key 'network\.n_neurons' must be an integer, got True"):
+        load_experiment(path)
+
+
+def test_bool_given_for_float_field():
+    with pytest.raises(
+        ConfigError, match=r"key 'network\.plasticity\.nu_post' must be a number, got True"
+    ):
+        experiment_from_mapping({"network": {"plasticity": {"nu_post": True}}})
+
+
+def test_float_given_for_int_field(tmp_path):
+    path = write_toml(tmp_path, "[network]\nn_neurons = 1.5\n")
+    with pytest.raises(ConfigError, match=r"key 'network\.n_neurons' must be an integer, got 1\.5"):
+        load_experiment(path)
+
+
+def test_number_given_for_string_field():
+    with pytest.raises(ConfigError, match=r"key 'device\.name' must be a string, got 3"):
+        experiment_from_mapping({"device": {"name": 3}})
+
+
+def test_section_given_as_a_value():
+    with pytest.raises(ConfigError, match=r"key 'network' must be a table of keys, got 5"):
+        experiment_from_mapping({"network": 5})
+
+
+def test_bad_variant_is_rejected():
+    with pytest.raises(ConfigError, match=r"network variant 'foo' is unknown; choose one of "
+                                          r"diehl-cook, spikedyn"):
+        experiment_from_mapping({"network": {"variant": "foo"}})
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "config._build wraps NetworkParameters.__post_init__'s ValueError as "
+        "\"in 'network': ...\", which names the table, not the key 'network.variant'"
+    ),
+)
+def test_bad_variant_names_the_key():
+    with pytest.raises(ConfigError, match=r"network\.variant"):
+        experiment_from_mapping({"network": {"variant": "foo"}})
+
+
+def test_zero_neurons_is_rejected():
+    with pytest.raises(ConfigError, match=r"n_neurons must be a positive integer, got 0"):
+        experiment_from_mapping({"network": {"n_neurons": 0}})
+
+
+def test_bad_device_name(tmp_path):
+    path = write_toml(tmp_path, '[device]\nname = "gpu"\n')
+    with pytest.raises(
+        ConfigError,
+        match=re.escape("key 'device.name' is 'gpu'; choose one of runtime, cpp_standalone"),
+    ):
+        load_experiment(path)
+
+
+@pytest.mark.parametrize("key", ["train_samples", "test_samples", "epochs"])
+def test_stream_counts_must_be_positive(key):
+    with pytest.raises(ConfigError, match=rf"key 'stream\.{key}' must be at least 1, got 0"):
+        experiment_from_mapping({"stream": {key: 0}})
+
+
+def test_negative_assignment_samples():
+    with pytest.raises(
+        ConfigError, match=re.escape("key 'stream.assignment_samples' must be >= 0 (0 means all)")
+    ):
+        experiment_from_mapping({"stream": {"assignment_samples": -1}})
+
+
+def test_bad_prediction_rule():
+    with pytest.raises(
+        ConfigError,
+        match=re.escape(
+            "key 'stream.prediction_rule' is 'majority'; choose one of "
+            "all_activity, proportion_weighting"
+        ),
+    ):
+        experiment_from_mapping({"stream": {"prediction_rule": "majority"}})
+
+
+def test_proportion_weighting_rule_is_accepted():
+    experiment = experiment_from_mapping({"stream": {"prediction_rule": "proportion_weighting"}})
+    assert experiment.stream.prediction_rule == "proportion_weighting"
+
+
+def test_chunk_samples_must_be_positive():
+    with pytest.raises(ConfigError, match=re.escape("key 'device.chunk_samples' must be at least 1")):
+        experiment_from_mapping({"device": {"chunk_samples": 0}})
+
+
+def test_missing_file(tmp_path):
+    path = tmp_path / "absent.toml"
+    with pytest.raises(
+        ConfigError, match=re.escape(f"configuration file '{path}' does not exist")
+    ):
+        load_experiment(path)
+
+
+def test_directory_is_not_a_file(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_experiment(tmp_path)
+
+
+def test_invalid_toml_names_the_file(tmp_path):
+    path = write_toml(tmp_path, "[stream\ntrain_samples = = 3\n", name="broken.toml")
+    with pytest.raises(ConfigError, match=re.escape(f"configuration file '{path}' is not valid TOML")):
+        load_experiment(path)
+    with pytest.raises(ConfigError, match="broken.toml"):
+        load_experiment(path)
+
+
+def test_maximum_intensity_below_start_intensity(tmp_path):
+    path = write_toml(
+        tmp_path, "[network.inputs]\nstart_intensity = 4.0\nmaximum_intensity = 3.0\n"
+    )
+    with pytest.raises(
+        ConfigError,
+        match=re.escape(
+            "key 'network.inputs.maximum_intensity' must be >= 'network.inputs.start_intensity'"
+        ),
+    ):
+        load_experiment(path)
+
+
+def test_maximum_intensity_equal_to_start_is_accepted():
+    experiment = experiment_from_mapping(
+        {"network": {"inputs": {"start_intensity": 3, "maximum_intensity": 3}}}
+    )
+    assert experiment.network.inputs.maximum_intensity == 3.0
+
+
+def test_n_inputs_must_be_784(tmp_path):
+    path = write_toml(tmp_path, "[network]\nn_inputs = 100\n")
+    with pytest.raises(ConfigError, match=r"key 'network\.n_inputs' must be 784"):
+        load_experiment(path)
+
+
+# --------------------------------------------------------------------------
+# Overrides over a file
+# --------------------------------------------------------------------------
+
+
+def test_overrides_merge_over_file_without_dropping_siblings(tmp_path):
+    path = write_toml(
+        tmp_path,
+        """
+[network]
+variant = "spikedyn"
+n_neurons = 30
+
+[network.plasticity]
+nu_pre = 0.0002
+nu_post = 0.02
+
+[stream]
+epochs = 2
+seed = 5
+test_samples = 50
+
+[output]
+path = "from_file.nc"
+""",
+    )
+    overrides = {
+        "network": {"n_neurons": 60, "plasticity": {"nu_post": 0.03}},
+        "stream": {"train_samples": 10},
+        "device": {"name": "runtime"},
+    }
+    before = json.dumps(overrides, sort_keys=True)
+    experiment = load_experiment(path, overrides)
+    # Overridden.
+    assert experiment.network.n_neurons == 60
+    assert experiment.network.plasticity.nu_post == 0.03
+    assert experiment.stream.train_samples == 10
+    assert experiment.device.name == "runtime"
+    # Siblings from the file kept.
+    assert experiment.network.variant == "spikedyn"
+    assert experiment.network.plasticity.nu_pre == 0.0002
+    assert experiment.stream.epochs == 2
+    assert experiment.stream.seed == 5
+    assert experiment.stream.test_samples == 50
+    assert experiment.output.path == "from_file.nc"
+    # The overrides mapping is not modified.
+    assert json.dumps(overrides, sort_keys=True) == before
+
+
+def test_empty_override_tables_change_nothing(tmp_path):
+    path = write_toml(tmp_path, "[stream]\nepochs = 4\n")
+    experiment = load_experiment(
+        path, {"network": {}, "stream": {}, "device": {}, "output": {}}
+    )
+    assert experiment.stream.epochs == 4
+    assert experiment.network == NetworkParameters()
+
+
+def test_overrides_are_validated():
+    with pytest.raises(ConfigError, match=r"unknown configuration key 'stream\.bogus'"):
+        load_experiment(None, {"stream": {"bogus": 1}})
+    with pytest.raises(ConfigError, match=r"key 'device\.name' is 'gpu'"):
+        load_experiment(DEFAULT_CONFIG, {"device": {"name": "gpu"}})
+
+
+# --------------------------------------------------------------------------
+# JSON round trip
+# --------------------------------------------------------------------------
+
+
+def test_to_json_gives_the_nested_dict():
+    experiment = Experiment()
+    data = json.loads(experiment.to_json())
+    assert data == experiment.to_dict()
+    assert set(data) == {"network", "stream", "device", "output"}
+    assert data["network"]["variant"] == "diehl-cook"
+    assert data["network"]["plasticity"]["nu_post"] == 1e-2
+    assert data["network"]["spikedyn"]["weight_decay"] is True
+    assert data["stream"]["train_samples"] == 4000
+    assert data["device"]["name"] == "cpp_standalone"
+    assert data["output"]["path"] == "results/static_mnist.nc"
+
+
+@pytest.mark.parametrize(
+    "mapping",
+    [
+        {},
+        {
+            "network": {
+                "variant": "spikedyn",
+                "n_neurons": 17,
+                "plasticity": {"nu_post": 1, "max_input_delay_ms": 10},
+                "spikedyn": {"weight_decay": False, "x_target": 0.25},
+                "excitatory": {"tau_theta_ms": 1e8},
+            },
+            "stream": {"epochs": 2, "seed": 9, "data_dir": "/data/mnist",
+                       "evaluate_each_epoch": True,
+                       "prediction_rule": "proportion_weighting"},
+            "device": {"name": "runtime", "threads": 4, "chunk_samples": 7},
+            "output": {"path": "x.nc", "checkpoint": False, "progress": False},
+        },
+    ],
+)
+def test_to_json_round_trips(mapping):
+    experiment = experiment_from_mapping(mapping)
+    text = experiment.to_json()
+    assert isinstance(text, str)
+    again = experiment_from_mapping(json.loads(text))
+    assert again == experiment
+    assert again.to_json() == text
+
+
+def test_section_dataclasses_default_construct():
+    # The dataclasses exported by config are usable on their own.
+    assert StreamConfig().train_samples == 4000
+    assert DeviceConfig().name == "cpp_standalone"
+    assert OutputConfig().checkpoint is True
