@@ -33,7 +33,7 @@ import xarray
 from spikedyn_brian.analysis import labelling
 from spikedyn_brian.analysis.storage import write_dataset
 from spikedyn_brian.checkpoint import Checkpoint
-from spikedyn_brian.config import load_experiment
+from spikedyn_brian.config import ConfigError, load_experiment
 from spikedyn_brian.data import load_digits
 from spikedyn_brian.engine import Engine, LearnedState, StreamResult, parameters_hash
 
@@ -53,9 +53,10 @@ def training_order(n_available, train_samples, epochs, seed):
     Returns an int array of length ``train_samples * epochs``.
     """
     if train_samples > n_available:
-        raise ValueError(
-            f"stream.train_samples = {train_samples} but the training split has only "
-            f"{n_available} digits; lower it or use full MNIST (--data-dir)"
+        raise ConfigError(
+            f"key 'stream.train_samples' is {train_samples} but the training split has only "
+            f"{n_available} digits (of the selected classes); lower it or use full MNIST "
+            "(--data-dir)"
         )
     rng = np.random.default_rng(seed)
     chosen = rng.permutation(n_available)[:train_samples]
@@ -210,9 +211,10 @@ def run(experiment, engine=None):
     train_set = load_digits("train", data_dir).select_classes(stream.classes)
     test_set = load_digits("test", data_dir).select_classes(stream.classes)
     if stream.test_samples > len(test_set):
-        raise ValueError(
-            f"stream.test_samples = {stream.test_samples} but the test split has only "
-            f"{len(test_set)} digits"
+        raise ConfigError(
+            f"key 'stream.test_samples' is {stream.test_samples} but the test split has only "
+            f"{len(test_set)} digits (of the selected classes); lower it or use full MNIST "
+            "(--data-dir)"
         )
     order = training_order(len(train_set), stream.train_samples, stream.epochs, stream.seed)
     chosen = order[: stream.train_samples]

@@ -46,7 +46,6 @@ def _add_static_mnist(subparsers):
             "proportion-weighting rules. Writes one xarray Dataset (netCDF). "
             f"Defaults: {static_mnist.DEFAULT_CONFIG.name} (embedded 4,000/1,000 split)."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--config", metavar="FILE.toml", help="TOML configuration to start from")
     parser.add_argument("--network", choices=NETWORK_VARIANTS, help="network variant")
@@ -124,6 +123,14 @@ def build_parser():
             "SpikeDyn and Diehl & Cook spiking networks in Brian2: unsupervised "
             "(continual) digit learning. Results are xarray Datasets in netCDF."
         ),
+        epilog=(
+            "example:\n"
+            "  spikedyn run static-mnist --network {diehl-cook,spikedyn} --neurons N \\\n"
+            "      --train-samples K --test-samples M --device {runtime,cpp_standalone} \\\n"
+            "      --seed S [--data-dir DIR] --out FILE.nc\n"
+            "'spikedyn run static-mnist --help' lists every option."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     run = commands.add_parser("run", help="run a protocol", description="Run a protocol.")

@@ -109,7 +109,9 @@ def _convert(value, kind, key):
     if typing.get_origin(kind) is list:
         (item_kind,) = typing.get_args(kind)
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"key '{key}' must be a list of {_type_name(item_kind)}s, got {value!r}")
+            raise ConfigError(
+                f"key '{key}' must be a list of {_type_name(item_kind)} values, got {value!r}"
+            )
         return [_convert(item, item_kind, f"{key}[{position}]") for position, item in enumerate(value)]
     if kind is bool:
         if isinstance(value, bool):
@@ -150,12 +152,27 @@ def _build(cls, mapping, prefix):
             values[name] = _build(kind, value, key)
         else:
             values[name] = _convert(value, kind, key)
+    if cls is NetworkParameters:
+        _check_network_keys(values, prefix)
     try:
         return cls(**values)
     except ConfigError:
         raise
     except ValueError as error:
         raise ConfigError(f"in '{prefix or 'configuration'}': {error}") from None
+
+
+def _check_network_keys(mapping, prefix):
+    from spikedyn_brian.models.parameters import NETWORK_VARIANTS
+
+    variant = mapping.get("variant", NetworkParameters.variant)
+    if variant not in NETWORK_VARIANTS:
+        raise ConfigError(
+            f"key '{prefix}.variant' is {variant!r}; choose one of {', '.join(NETWORK_VARIANTS)}"
+        )
+    n_neurons = mapping.get("n_neurons", NetworkParameters.n_neurons)
+    if isinstance(n_neurons, bool) or not isinstance(n_neurons, int) or n_neurons < 1:
+        raise ConfigError(f"key '{prefix}.n_neurons' must be a positive integer, got {n_neurons!r}")
 
 
 def _validate(experiment):
@@ -169,6 +186,8 @@ def _validate(experiment):
         )
     if len(set(stream.classes)) != len(stream.classes):
         raise ConfigError(f"key 'stream.classes' lists a class twice: {stream.classes!r}")
+    if stream.seed < 0:
+        raise ConfigError(f"key 'stream.seed' must be >= 0, got {stream.seed}")
     if stream.assignment_samples < 0:
         raise ConfigError("key 'stream.assignment_samples' must be >= 0 (0 means all)")
     from spikedyn_brian.analysis.labelling import PREDICTION_RULES

@@ -71,11 +71,6 @@ def test_top_level_help(capsys):
     assert "run" in out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="'spikedyn --help' lists only the COMMAND; the protocol options appear in "
-           "'spikedyn run static-mnist --help' (no epilog/example at the top level)",
-)
 def test_top_level_help_mentions_contract_options(capsys):
     out = parse_help(["--help"], capsys)
     for option in CONTRACT_OPTIONS:
@@ -295,12 +290,6 @@ def test_main_empty_data_dir_names_missing_idx_file(tmp_path, capsys, no_simulat
     assert "train-images-idx3-ubyte" in err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="static_mnist.run raises a plain ValueError when test_samples exceeds the "
-           "test split; cli.main only catches ConfigError/MNISTFileError (traceback, not rc 2)",
-)
 def test_main_too_many_test_samples_is_a_clean_error(capsys, no_simulation):
     assert main(["run", "static-mnist", "--test-samples", "2000"]) == 2
     assert "spikedyn: error:" in capsys.readouterr().err
@@ -325,8 +314,7 @@ def test_console_script_installed(tmp_path):
     if not script.exists():
         pytest.skip("console script not installed next to this interpreter")
     assert os.access(script, os.X_OK)
-    # Help through the installed script, and the exit code of a configuration
-    # error (main()'s return value reaches the shell).
+    # main()'s return value reaches the shell as the exit code.
     completed = subprocess.run(
         [str(script), "run", "static-mnist", "--config", str(tmp_path / "absent.toml")],
         capture_output=True, text=True, timeout=60,
