@@ -12,12 +12,14 @@ Python runtime (for debugging). Results come out of the same code
 (`_collect`) on every device.
 """
 
+import fcntl
 import gc
 import hashlib
 import json
 import os
 import shutil
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -225,7 +227,28 @@ class Engine:
         prefs.devices.cpp_standalone.openmp_threads = self.threads
         prefs.codegen.cpp.extra_compile_args_gcc = list(COMPILER_FLAGS)
         start = time.perf_counter()
-        net = build_network(self.parameters, self.chunk_samples)
+        # Several processes (Dask workers) may build the same configuration:
+        # one builds, the others wait and find the object files up to date.
+        lock = open(self.build_directory / ".build.lock", "w")
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            net = self._generate_and_compile()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            lock.close()
+        self.build_seconds = time.perf_counter() - start
+        self._network = net
+        # Each engine writes its results to its own directory, so that
+        # processes sharing a build can run the binary at the same time.
+        self._nonce = uuid.uuid4().int % 2**52
+        self.results_directory = f"results-{os.getpid()}-{self._nonce:x}"
+
+    def _generate_and_compile(self):
+        # One spare stimulus row holds a per-engine nonce (never presented):
+        # Brian2 names run_args files by the MD5 of their content, so the
+        # nonce keeps processes sharing a build from sharing (and deleting)
+        # each other's stimulus files.
+        net = build_network(self.parameters, self.chunk_samples + 1)
         self._device.apply_run_args()
         seed_array = self._device.get_array_name(net.controller.variables["random_seed"])
         n_generators = max(self.threads, 1)
@@ -238,8 +261,18 @@ class Engine:
         self._device.build(
             directory=str(self.build_directory), compile=True, run=False, with_output=False
         )
-        self.build_seconds = time.perf_counter() - start
-        self._network = net
+        return net
+
+    def close(self):
+        """Remove this engine's results directory (the build stays cached)."""
+        if self.build_directory is not None and getattr(self, "results_directory", None):
+            shutil.rmtree(self.build_directory / self.results_directory, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
 
     def profiling_summary(self):
         """Brian2's per-code-object timing of the last run (needs ``profile=True``)."""
@@ -323,8 +356,9 @@ class Engine:
     def _run_chunk_standalone(self, images, state, plastic, seed, first):
         net = self._network
         n = len(images)
-        stimulus = np.zeros((self.chunk_samples, self.parameters.n_inputs))
+        stimulus = np.zeros((self.chunk_samples + 1, self.parameters.n_inputs))
         stimulus[:n] = images
+        stimulus[-1, 0] = self._nonce
         run_args = {
             net.stimulus: stimulus,
             net.controller.n_stream: n,
@@ -337,7 +371,10 @@ class Engine:
         start = time.perf_counter()
         try:
             self._device.run(
-                directory=str(self.build_directory), with_output=False, run_args=run_args
+                directory=str(self.build_directory),
+                results_directory=self.results_directory,
+                with_output=False,
+                run_args=run_args,
             )
         finally:
             # Brian2 writes one static array file (and a lock file) per
