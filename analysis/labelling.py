@@ -39,6 +39,7 @@ __all__ = [
     "predict_all_activity",
     "predict_proportion_weighting",
     "accuracy",
+    "label_and_predict",
 ]
 
 #: Label given to a neuron that never fired on the labelling set.
@@ -439,3 +440,35 @@ def accuracy(predictions, labels):
             "accuracy of zero samples is undefined; pass at least one prediction."
         )
     return float(np.mean(predictions == labels))
+
+
+def label_and_predict(assignment_counts, assignment_labels, test_counts, test_labels, n_classes=10):
+    """Label neurons from one response set and predict another with both rules.
+
+    Parameters
+    ----------
+    assignment_counts : array (n_assignment_samples, n_neurons)
+        Responses to labelled digits, learning off.
+    assignment_labels : array (n_assignment_samples,)
+    test_counts : array (n_test_samples, n_neurons)
+    test_labels : array (n_test_samples,)
+
+    Returns
+    -------
+    assignments : ndarray (n_neurons,)
+    proportions : ndarray (n_neurons, n_classes)
+    predictions : dict
+        Rule name (as in `PREDICTION_RULES`) → predicted classes.
+    accuracies : dict
+        Rule name → fraction correct.
+    """
+    assignments = assign_labels(assignment_counts, assignment_labels, n_classes)
+    proportions = class_proportions(assignment_counts, assignment_labels, n_classes)
+    predictions = {
+        "all_activity": predict_all_activity(test_counts, assignments, n_classes),
+        "proportion_weighting": predict_proportion_weighting(
+            test_counts, assignments, proportions, n_classes
+        ),
+    }
+    accuracies = {rule: accuracy(values, test_labels) for rule, values in predictions.items()}
+    return assignments, proportions, predictions, accuracies

@@ -33,17 +33,15 @@ import xarray
 from spikedyn_brian.analysis import labelling
 from spikedyn_brian.analysis.storage import write_dataset
 from spikedyn_brian.checkpoint import Checkpoint
+from spikedyn_brian.phases import PhaseRunner, concatenate_results, library_versions
 from spikedyn_brian.config import ConfigError, load_experiment
 from spikedyn_brian.data import load_digits
-from spikedyn_brian.engine import Engine, LearnedState, StreamResult, parameters_hash
+from spikedyn_brian.engine import Engine, parameters_hash
 
 __all__ = ["run", "training_order", "DEFAULT_CONFIG"]
 
 #: The protocol's default configuration file.
 DEFAULT_CONFIG = Path(__file__).with_name("static_mnist.toml")
-
-_RESULT_FIELDS = ("spike_counts", "presentations", "final_intensity")
-
 
 def training_order(n_available, train_samples, epochs, seed):
     """Indices of the training digits in presentation order.
@@ -61,138 +59,6 @@ def training_order(n_available, train_samples, epochs, seed):
     rng = np.random.default_rng(seed)
     chosen = rng.permutation(n_available)[:train_samples]
     return np.concatenate([chosen[rng.permutation(train_samples)] for _ in range(epochs)])
-
-
-class _PhaseRunner:
-    """Runs named phases on an engine, checkpointing after every chunk."""
-
-    def __init__(self, engine, checkpoint, progress):
-        self.engine = engine
-        self.checkpoint = checkpoint
-        self.progress = progress
-        self.stored = checkpoint.load() if checkpoint is not None else {}
-
-    def _save(self):
-        if self.checkpoint is not None:
-            self.checkpoint.save(self.stored)
-
-    def _restore(self, name):
-        s = self.stored
-        return StreamResult(
-            spike_counts=s[f"{name}.spike_counts"],
-            presentations=s[f"{name}.presentations"],
-            final_intensity=s[f"{name}.final_intensity"],
-            state=LearnedState(s[f"{name}.weights"], s[f"{name}.theta"]),
-            simulation_seconds=float(s[f"{name}.seconds"]),
-            slots=int(s[f"{name}.slots"]),
-            spikes_total=int(s[f"{name}.spikes_total"]),
-            input_spikes_total=int(s[f"{name}.input_spikes_total"]),
-            inhibitory_spikes_total=int(s[f"{name}.inhibitory_spikes_total"]),
-        )
-
-    def _store(self, name, result, done):
-        s = self.stored
-        for key in _RESULT_FIELDS:
-            value = getattr(result, key)
-            s[f"{name}.{key}"] = value.astype(np.int32) if value.dtype.kind == "i" else value
-        s[f"{name}.weights"] = result.state.weights
-        s[f"{name}.theta"] = result.state.theta
-        s[f"{name}.seconds"] = np.array(result.simulation_seconds)
-        s[f"{name}.slots"] = np.array(result.slots)
-        s[f"{name}.spikes_total"] = np.array(result.spikes_total)
-        s[f"{name}.input_spikes_total"] = np.array(result.input_spikes_total)
-        s[f"{name}.inhibitory_spikes_total"] = np.array(result.inhibitory_spikes_total)
-        s[f"{name}.done"] = np.array(done)
-
-    def run(self, name, images, state, plastic, seed, description):
-        """Run (or resume, or restore) phase ``name``."""
-        done_key = f"{name}.done"
-        finished = None
-        if done_key in self.stored:
-            finished = self._restore(name)
-            if bool(self.stored[done_key]):
-                return finished
-            state = finished.state
-        position = 0 if finished is None else len(finished.presentations)
-        bar = None
-        if self.progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(images), initial=position, desc=description, unit="digit")
-        partial = [finished] if finished is not None else []
-
-        def on_chunk(first, part):
-            partial.append(part)
-            self._store(name, _concatenate(partial), done=False)
-            self._save()
-
-        try:
-            self.engine.run_stream(
-                images[position:],
-                state,
-                plastic=plastic,
-                seed=seed,
-                on_chunk=on_chunk,
-                progress=bar,
-                stream_offset=position,
-            )
-        finally:
-            if bar is not None:
-                bar.close()
-        result = _concatenate(partial)
-        self._store(name, result, done=True)
-        self._save()
-        return result
-
-
-def _concatenate(parts):
-    return StreamResult(
-        spike_counts=np.concatenate([p.spike_counts for p in parts]),
-        presentations=np.concatenate([p.presentations for p in parts]),
-        final_intensity=np.concatenate([p.final_intensity for p in parts]),
-        state=parts[-1].state,
-        simulation_seconds=float(sum(p.simulation_seconds for p in parts)),
-        slots=int(sum(p.slots for p in parts)),
-        spikes_total=int(sum(p.spikes_total for p in parts)),
-        input_spikes_total=int(sum(p.input_spikes_total for p in parts)),
-        inhibitory_spikes_total=int(sum(p.inhibitory_spikes_total for p in parts)),
-    )
-
-
-def _evaluate(assign_counts, assign_labels, test_counts, test_labels):
-    assignments = labelling.assign_labels(assign_counts, assign_labels)
-    proportions = labelling.class_proportions(assign_counts, assign_labels)
-    predictions = {
-        "all_activity": labelling.predict_all_activity(test_counts, assignments),
-        "proportion_weighting": labelling.predict_proportion_weighting(
-            test_counts, assignments, proportions
-        ),
-    }
-    accuracies = {rule: labelling.accuracy(p, test_labels) for rule, p in predictions.items()}
-    return assignments, proportions, predictions, accuracies
-
-
-def _versions():
-    import brian2
-    import netCDF4
-
-    return {
-        "python": platform.python_version(),
-        "brian2": brian2.__version__,
-        "numpy": np.__version__,
-        "xarray": xarray.__version__,
-        "netCDF4": netCDF4.__version__,
-        "spikedyn_brian": _package_version(),
-    }
-
-
-def _package_version():
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("spikedyn-brian")
-    except PackageNotFoundError:  # pragma: no cover - running from a checkout
-        return "unknown"
 
 
 def run(experiment, engine=None):
@@ -242,7 +108,7 @@ def run(experiment, engine=None):
     if output.checkpoint:
         key = parameters_hash(network, (experiment.to_json(), train_set.source))
         checkpoint = Checkpoint(Path(output.path).with_suffix(".checkpoint.npz"), key)
-    phases = _PhaseRunner(engine, checkpoint, output.progress)
+    phases = PhaseRunner(engine, checkpoint, output.progress)
 
     state = engine.initial_state(stream.seed)
     per_epoch = []
@@ -277,12 +143,12 @@ def run(experiment, engine=None):
                 seed=stream.seed * 1000 + 700 + epoch,
                 description="test",
             )
-            evaluation = _evaluate(
+            evaluation = labelling.label_and_predict(
                 assign.spike_counts, train_set.labels[assign_indices], test.spike_counts, test_labels
             )
             per_epoch.append((epoch, evaluation[3]))
     total_seconds = time.perf_counter() - started
-    train = _concatenate(train_parts)
+    train = concatenate_results(train_parts)
     assignments, proportions, predictions, accuracies = evaluation
     dataset = _to_dataset(
         experiment,
@@ -446,7 +312,7 @@ def _to_dataset(
         "device": engine.device_name,
         "data_source": train_set.source,
         "config": experiment.to_json(),
-        "versions": _versions(),
+        "versions": library_versions(),
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "train_seconds_per_sample": train_seconds / n_train,

@@ -58,6 +58,32 @@ class StreamConfig:
 
 
 @dataclass
+class ContinualStreamConfig:
+    """A class-incremental digit stream (the ``dynamic-digits`` protocol)."""
+
+    #: Digit classes in the order they arrive.
+    task_order: list[int] = field(default_factory=lambda: list(range(10)))
+    #: Consecutive classes of ``task_order`` that form one task (1: one digit
+    #: class per task; 2: pairs).
+    classes_per_task: int = 1
+    #: Training digits per task (equal for every task; taken in a seeded
+    #: order from the training digits of the task's classes).
+    samples_per_task: int = 400
+    #: Labelled training digits per class seen so far, presented with learning
+    #: off after each task to assign neuron labels (the only labels used).
+    probe_per_class: int = 20
+    #: Test digits per class (every class is tested after every task).
+    test_per_class: int = 50
+    #: Non-dynamic control: the same training digits, shuffled across all
+    #: tasks, in segments of ``samples_per_task``.
+    control: bool = False
+    data_dir: str = ""
+    seed: int = 0
+    #: Rule of the accuracy matrix: 'all_activity' or 'proportion_weighting'.
+    prediction_rule: str = "all_activity"
+
+
+@dataclass
 class DeviceConfig:
     """Where and how the network is simulated."""
 
@@ -190,6 +216,13 @@ def _validate(experiment):
         raise ConfigError(f"key 'stream.seed' must be >= 0, got {stream.seed}")
     if stream.assignment_samples < 0:
         raise ConfigError("key 'stream.assignment_samples' must be >= 0 (0 means all)")
+    _validate_common(experiment)
+    return experiment
+
+
+def _validate_common(experiment):
+    """Checks shared by every protocol's experiment."""
+    stream = experiment.stream
     from spikedyn_brian.analysis.labelling import PREDICTION_RULES
     from spikedyn_brian.engine import DEVICES
 
@@ -215,12 +248,54 @@ def _validate(experiment):
     return experiment
 
 
-def experiment_from_mapping(mapping):
-    """Build and validate an `Experiment` from a nested mapping (parsed TOML)."""
-    return _validate(_build(Experiment, mapping, ""))
+@dataclass
+class ContinualExperiment:
+    """One continual-learning run: network, class-incremental stream, device, output."""
+
+    network: NetworkParameters = field(default_factory=NetworkParameters)
+    stream: ContinualStreamConfig = field(default_factory=ContinualStreamConfig)
+    device: DeviceConfig = field(default_factory=DeviceConfig)
+    output: OutputConfig = field(default_factory=lambda: OutputConfig(path="results/dynamic_digits.nc"))
+
+    to_dict = Experiment.to_dict
+    to_json = Experiment.to_json
 
 
-def load_experiment(path=None, overrides=None):
+def _validate_continual(experiment):
+    stream = experiment.stream
+    order = stream.task_order
+    if not order or any(c < 0 or c > 9 for c in order) or len(set(order)) != len(order):
+        raise ConfigError(
+            f"key 'stream.task_order' must list distinct digit classes 0..9, got {order!r}"
+        )
+    if stream.classes_per_task < 1 or len(order) % stream.classes_per_task:
+        raise ConfigError(
+            f"key 'stream.classes_per_task' ({stream.classes_per_task}) must divide the "
+            f"number of classes in 'stream.task_order' ({len(order)})"
+        )
+    for key in ("samples_per_task", "probe_per_class", "test_per_class"):
+        if getattr(stream, key) < 1:
+            raise ConfigError(f"key 'stream.{key}' must be at least 1, got {getattr(stream, key)}")
+    if stream.seed < 0:
+        raise ConfigError(f"key 'stream.seed' must be >= 0, got {stream.seed}")
+    _validate_common(experiment)
+    return experiment
+
+
+def experiment_from_mapping(mapping, experiment_class=None):
+    """Build and validate an experiment from a nested mapping (parsed TOML).
+
+    ``experiment_class`` is `Experiment` (static protocol, default) or
+    `ContinualExperiment`.
+    """
+    experiment_class = experiment_class or Experiment
+    experiment = _build(experiment_class, mapping, "")
+    if experiment_class is ContinualExperiment:
+        return _validate_continual(experiment)
+    return _validate(experiment)
+
+
+def load_experiment(path=None, overrides=None, experiment_class=None):
     """Read a TOML configuration file, apply overrides, validate.
 
     Parameters
@@ -241,7 +316,7 @@ def load_experiment(path=None, overrides=None):
             raise ConfigError(f"configuration file '{path}' is not valid TOML: {error}") from None
     if overrides:
         mapping = merge(mapping, overrides)
-    return experiment_from_mapping(mapping)
+    return experiment_from_mapping(mapping, experiment_class)
 
 
 def merge(base, overrides):

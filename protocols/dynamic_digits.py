@@ -1,0 +1,245 @@
+"""Dynamic digits: class-incremental, unsupervised continual learning.
+
+Methods, in order:
+
+1. Tasks are consecutive groups of ``stream.classes_per_task`` classes of
+   ``stream.task_order`` (default: ten tasks, digits 0, 1, …, 9). Each task
+   has ``stream.samples_per_task`` training digits of its classes (seeded
+   order); no digit of an earlier task is shown again, and no label is used
+   for learning. With ``stream.control`` the same digits are shuffled across
+   all tasks (a non-dynamic control with the same data).
+2. After each task, with learning off and without resetting anything:
+   *labelling* — ``stream.probe_per_class`` labelled training digits of every
+   class seen so far (a fixed probe set) give each neuron the class of its
+   highest mean response; classes not yet seen are never assigned, so their
+   accuracy is 0 until they are learned. *Testing* — ``stream.test_per_class``
+   test digits of every class (seen or not), predicted with both rules.
+3. The accuracy matrix ``accuracy(after_task, on_task)`` and the metrics of
+   :mod:`spikedyn_brian.analysis.continual` (recent-task and previous-task
+   accuracy, forgetting, backward transfer, confusion matrices) go into one
+   xarray Dataset, with the weights and thresholds after every task.
+
+Every phase runs in the compiled engine and is checkpointed per chunk.
+"""
+
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import xarray
+
+from spikedyn_brian.analysis import continual, labelling
+from spikedyn_brian.analysis.storage import write_dataset
+from spikedyn_brian.checkpoint import Checkpoint
+from spikedyn_brian.config import ConfigError, ContinualExperiment, load_experiment
+from spikedyn_brian.data import load_digits
+from spikedyn_brian.engine import Engine, parameters_hash
+from spikedyn_brian.phases import PhaseRunner, library_versions
+
+__all__ = ["run", "task_classes", "training_streams", "DEFAULT_CONFIG"]
+
+#: The protocol's default configuration file.
+DEFAULT_CONFIG = Path(__file__).with_name("dynamic_digits.toml")
+
+
+def task_classes(stream):
+    """The classes of each task: a list of lists."""
+    order, size = list(stream.task_order), stream.classes_per_task
+    return [order[start:start + size] for start in range(0, len(order), size)]
+
+
+def _class_order(labels, classes, rng):
+    indices = np.flatnonzero(np.isin(labels, classes))
+    return indices[rng.permutation(len(indices))]
+
+
+def training_streams(labels, stream):
+    """Indices of the training digits of each task, in presentation order.
+
+    Class-incremental: task ``t`` shows only digits of its classes. With
+    ``stream.control`` the union of the same digits is shuffled and cut into
+    segments of the same lengths.
+    """
+    rng = np.random.default_rng(stream.seed)
+    tasks = task_classes(stream)
+    streams = []
+    for classes in tasks:
+        available = _class_order(labels, classes, rng)
+        if stream.samples_per_task > len(available):
+            raise ConfigError(
+                f"key 'stream.samples_per_task' is {stream.samples_per_task} but the training "
+                f"split has only {len(available)} digits of classes {classes}; lower it or use "
+                "full MNIST (--data-dir)"
+            )
+        streams.append(available[: stream.samples_per_task])
+    if stream.control:
+        shuffled = np.concatenate(streams)[rng.permutation(sum(len(s) for s in streams))]
+        streams = np.split(shuffled, len(streams))
+    return streams
+
+
+def _per_class(labels, classes, count, rng, split):
+    chosen = []
+    for digit in classes:
+        indices = np.flatnonzero(labels == digit)
+        if count > len(indices):
+            key = "probe_per_class" if split == "train" else "test_per_class"
+            raise ConfigError(
+                f"key 'stream.{key}' is {count} but the {split} split has only "
+                f"{len(indices)} digits of class {digit}"
+            )
+        chosen.append(np.sort(indices[rng.permutation(len(indices))[:count]]))
+    return chosen
+
+
+def run(experiment, engine=None):
+    """Run the dynamic-digits protocol; write and return the results Dataset."""
+    stream, device, output = experiment.stream, experiment.device, experiment.output
+    network = experiment.network
+    data_dir = stream.data_dir or None
+    train_set = load_digits("train", data_dir)
+    test_set = load_digits("test", data_dir)
+    tasks = task_classes(stream)
+    all_classes = [c for classes in tasks for c in classes]
+    streams = training_streams(train_set.labels, stream)
+    rng = np.random.default_rng(stream.seed + 12345)
+    probe_by_class = dict(zip(all_classes, _per_class(
+        train_set.labels, all_classes, stream.probe_per_class, rng, "train")))
+    test_indices = np.concatenate(
+        _per_class(test_set.labels, all_classes, stream.test_per_class, rng, "test")
+    )
+    test_images, test_labels = test_set.images[test_indices], test_set.labels[test_indices]
+
+    started = time.perf_counter()
+    if engine is None:
+        engine = Engine(
+            network,
+            device=device.name,
+            build_root=device.build_dir or None,
+            chunk_samples=device.chunk_samples,
+            threads=device.threads,
+        )
+    checkpoint = None
+    if output.checkpoint:
+        key = parameters_hash(network, (experiment.to_json(), train_set.source, "dynamic"))
+        checkpoint = Checkpoint(Path(output.path).with_suffix(".checkpoint.npz"), key)
+    phases = PhaseRunner(engine, checkpoint, output.progress)
+
+    state = engine.initial_state(stream.seed)
+    records = []
+    for task, indices in enumerate(streams):
+        train = phases.run(
+            f"train{task}", train_set.images[indices], state, plastic=True,
+            seed=stream.seed * 1000 + task, description=f"task {task + 1}/{len(tasks)}: train",
+        )
+        state = train.state
+        seen = [c for classes in tasks[: task + 1] for c in classes]
+        probe_indices = np.concatenate([probe_by_class[c] for c in seen])
+        probe = phases.run(
+            f"probe{task}", train_set.images[probe_indices], state, plastic=False,
+            seed=stream.seed * 1000 + 300 + task, description="label",
+        )
+        test = phases.run(
+            f"test{task}", test_images, state, plastic=False,
+            seed=stream.seed * 1000 + 600 + task, description="test",
+        )
+        assignments, _, predictions, accuracies = labelling.label_and_predict(
+            probe.spike_counts, train_set.labels[probe_indices], test.spike_counts, test_labels
+        )
+        records.append(dict(train=train, test=test, assignments=assignments,
+                            predictions=predictions, accuracies=accuracies, state=state))
+    dataset = _to_dataset(experiment, engine, tasks, streams, train_set, test_indices,
+                          test_labels, records, time.perf_counter() - started)
+    write_dataset(dataset, output.path)
+    if checkpoint is not None:
+        checkpoint.remove()
+    return dataset
+
+
+def _to_dataset(experiment, engine, tasks, streams, train_set, test_indices, test_labels,
+                records, total_seconds):
+    network, stream = experiment.network, experiment.stream
+    n_tasks = len(tasks)
+    rules = list(labelling.PREDICTION_RULES)
+    predictions = xarray.DataArray(
+        np.array([[r["predictions"][rule] for r in records] for rule in rules]),
+        dims=("rule", "after_task", "sample"),
+        coords={"rule": rules, "after_task": np.arange(n_tasks)},
+    )
+    labels = xarray.DataArray(test_labels, dims=("sample",))
+    by_rule = continual.accuracy_matrix(predictions, labels, tasks)
+    summary = continual.summarise(by_rule.sel(rule=stream.prediction_rule, drop=True))
+    summary["accuracy"].attrs["prediction_rule"] = stream.prediction_rule
+    confusion = continual.confusion_matrices(
+        predictions.sel(rule=stream.prediction_rule, drop=True), labels
+    )
+    train_seconds = sum(r["train"].simulation_seconds for r in records)
+    n_train = sum(len(s) for s in streams)
+    weights = np.stack([r["state"].weight_matrix(network.n_inputs) for r in records])
+    data_vars = {
+        "accuracy_by_rule": by_rule.assign_attrs(
+            long_name="accuracy on each task after each task, per prediction rule", units="1"),
+        "predictions": predictions.assign_attrs(long_name="predicted class (-1: no response)"),
+        "test_labels": (("sample",), test_labels, {"long_name": "true test labels"}),
+        "test_index": (("sample",), test_indices, {"long_name": "index in the test split"}),
+        "confusion": confusion.assign_attrs(long_name="confusion matrix after each task"),
+        "assignments": (("after_task", "neuron"), np.stack([r["assignments"] for r in records]),
+                        {"long_name": "class assigned to each neuron (-1: never fired)"}),
+        "weights": (("after_task", "input", "neuron"), weights.astype(np.float32),
+                    {"long_name": "input to excitatory weights after each task", "units": "1"}),
+        "theta": (("after_task", "neuron"),
+                  np.stack([r["state"].theta for r in records]) * 1e3,
+                  {"long_name": "adaptive threshold after each task", "units": "mV"}),
+        "task_classes": (("task_slot", "class_in_task"), np.array(tasks),
+                         {"long_name": "classes of each task"}),
+        "train_index": (("after_task", "position"), np.stack(streams),
+                        {"long_name": "training digit shown at each position of each task"}),
+        "train_labels": (("after_task", "position"), train_set.labels[np.stack(streams)],
+                         {"long_name": "labels of the training digits (not used for learning)"}),
+        "train_presentations": (("after_task", "position"),
+                                np.stack([r["train"].presentations for r in records]),
+                                {"long_name": "presentations of each training digit"}),
+    }
+    dataset = xarray.Dataset(data_vars, coords={
+        "after_task": np.arange(n_tasks), "on_task": np.arange(n_tasks),
+        "neuron": np.arange(network.n_neurons), "input": np.arange(network.n_inputs),
+        "sample": np.arange(len(test_labels)), "rule": rules,
+    })
+    dataset = dataset.merge(summary)
+    dataset.attrs = {
+        "title": "spikedyn-brian dynamic digits protocol (class-incremental)",
+        "protocol": "dynamic-digits",
+        "network": network.variant,
+        "n_neurons": network.n_neurons,
+        "device": engine.device_name,
+        "control": int(stream.control),
+        "data_source": train_set.source,
+        "config": experiment.to_json(),
+        "versions": library_versions(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "train_seconds_per_sample": train_seconds / n_train,
+        "build_seconds": float(engine.build_seconds or 0.0),
+        "total_seconds": float(total_seconds),
+        "label_rule": (
+            f"{stream.probe_per_class} labelled training digits per class seen so far, "
+            "learning off; classes not yet seen are never assigned"
+        ),
+        "command": " ".join(sys.argv),
+    }
+    return dataset
+
+
+def main(argv=None):
+    """``python -m spikedyn_brian.protocols.dynamic_digits [CONFIG.toml]``."""
+    argv = sys.argv[1:] if argv is None else argv
+    experiment = load_experiment(argv[0] if argv else DEFAULT_CONFIG,
+                                 experiment_class=ContinualExperiment)
+    dataset = run(experiment)
+    print(f"recent task accuracy: {float(dataset.recent_task_accuracy):.4f}")
+    print(f"previous tasks accuracy: {float(dataset.previous_tasks_accuracy):.4f}")
+
+
+if __name__ == "__main__":
+    main()

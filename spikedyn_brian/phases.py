@@ -1,0 +1,141 @@
+"""Phases of a protocol run, checkpointed after every chunk, and run provenance.
+
+A protocol is a sequence of named phases (train, label, test, …), each a
+stream run on the engine. `PhaseRunner` runs them, stores each chunk's
+results and the learned state in a `Checkpoint`, and on a new run of the same
+configuration restores finished phases and resumes the unfinished one where
+it stopped.
+"""
+
+import platform
+
+import numpy as np
+import xarray
+
+from spikedyn_brian.engine import LearnedState, StreamResult
+
+__all__ = ["PhaseRunner", "concatenate_results", "library_versions"]
+
+_RESULT_FIELDS = ("spike_counts", "presentations", "final_intensity")
+
+
+class PhaseRunner:
+    """Runs named phases on an engine, checkpointing after every chunk."""
+
+    def __init__(self, engine, checkpoint, progress):
+        self.engine = engine
+        self.checkpoint = checkpoint
+        self.progress = progress
+        self.stored = checkpoint.load() if checkpoint is not None else {}
+
+    def _save(self):
+        if self.checkpoint is not None:
+            self.checkpoint.save(self.stored)
+
+    def _restore(self, name):
+        s = self.stored
+        return StreamResult(
+            spike_counts=s[f"{name}.spike_counts"],
+            presentations=s[f"{name}.presentations"],
+            final_intensity=s[f"{name}.final_intensity"],
+            state=LearnedState(s[f"{name}.weights"], s[f"{name}.theta"]),
+            simulation_seconds=float(s[f"{name}.seconds"]),
+            slots=int(s[f"{name}.slots"]),
+            spikes_total=int(s[f"{name}.spikes_total"]),
+            input_spikes_total=int(s[f"{name}.input_spikes_total"]),
+            inhibitory_spikes_total=int(s[f"{name}.inhibitory_spikes_total"]),
+        )
+
+    def _store(self, name, result, done):
+        s = self.stored
+        for key in _RESULT_FIELDS:
+            value = getattr(result, key)
+            s[f"{name}.{key}"] = value.astype(np.int32) if value.dtype.kind == "i" else value
+        s[f"{name}.weights"] = result.state.weights
+        s[f"{name}.theta"] = result.state.theta
+        s[f"{name}.seconds"] = np.array(result.simulation_seconds)
+        s[f"{name}.slots"] = np.array(result.slots)
+        s[f"{name}.spikes_total"] = np.array(result.spikes_total)
+        s[f"{name}.input_spikes_total"] = np.array(result.input_spikes_total)
+        s[f"{name}.inhibitory_spikes_total"] = np.array(result.inhibitory_spikes_total)
+        s[f"{name}.done"] = np.array(done)
+
+    def run(self, name, images, state, plastic, seed, description):
+        """Run (or resume, or restore) phase ``name``."""
+        done_key = f"{name}.done"
+        finished = None
+        if done_key in self.stored:
+            finished = self._restore(name)
+            if bool(self.stored[done_key]):
+                return finished
+            state = finished.state
+        position = 0 if finished is None else len(finished.presentations)
+        bar = None
+        if self.progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(images), initial=position, desc=description, unit="digit")
+        partial = [finished] if finished is not None else []
+
+        def on_chunk(first, part):
+            partial.append(part)
+            self._store(name, concatenate_results(partial), done=False)
+            self._save()
+
+        try:
+            self.engine.run_stream(
+                images[position:],
+                state,
+                plastic=plastic,
+                seed=seed,
+                on_chunk=on_chunk,
+                progress=bar,
+                stream_offset=position,
+            )
+        finally:
+            if bar is not None:
+                bar.close()
+        result = concatenate_results(partial)
+        self._store(name, result, done=True)
+        self._save()
+        return result
+
+
+def concatenate_results(parts):
+    """One `StreamResult` from consecutive parts of a stream."""
+    return StreamResult(
+        spike_counts=np.concatenate([p.spike_counts for p in parts]),
+        presentations=np.concatenate([p.presentations for p in parts]),
+        final_intensity=np.concatenate([p.final_intensity for p in parts]),
+        state=parts[-1].state,
+        simulation_seconds=float(sum(p.simulation_seconds for p in parts)),
+        slots=int(sum(p.slots for p in parts)),
+        spikes_total=int(sum(p.spikes_total for p in parts)),
+        input_spikes_total=int(sum(p.input_spikes_total for p in parts)),
+        inhibitory_spikes_total=int(sum(p.inhibitory_spikes_total for p in parts)),
+    )
+
+
+
+def library_versions():
+    """Versions of the libraries a result depends on (for results attrs)."""
+    import brian2
+    import netCDF4
+
+    return {
+        "python": platform.python_version(),
+        "brian2": brian2.__version__,
+        "numpy": np.__version__,
+        "xarray": xarray.__version__,
+        "netCDF4": netCDF4.__version__,
+        "spikedyn_brian": _package_version(),
+    }
+
+
+def _package_version():
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("spikedyn-brian")
+    except PackageNotFoundError:  # pragma: no cover - running from a checkout
+        return "unknown"
