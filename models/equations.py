@@ -95,6 +95,11 @@ def _theta_rule(network):
     return exc.theta_plus_mV, exc.tau_theta_ms
 
 
+def learned_synapse_variables(network):
+    """Input-synapse variables besides ``w`` that carry learning between runs."""
+    return ("significance",) if network.uses_asp else ()
+
+
 def uses_pre_spike_depression(network):
     """Whether every input spike depresses the input weights (Diehl & Cook)."""
     return not (network.uses_spikedyn_learning and network.spikedyn.spurious_update_reduction)
@@ -343,7 +348,24 @@ def input_synapses(network):
             f"w = clip(w + plastic_post*{rate_factor}*nu_post*(pre_pre - x_target), 0, w_max)"
         )
         namespace["x_target"] = float(spikedyn.x_target)
-    if spikedyn is not None and spikedyn.weight_decay:
+    equations = "w : 1"
+    if network.uses_asp:
+        asp = network.asp
+        equations += "\nsignificance : 1"
+        # A synapse is as significant as it is potentiated: the gain scales with
+        # the presynaptic trace, like the potentiation itself.
+        on_post += "\nsignificance += plastic_post*significance_gain*pre_pre*(1 - significance)"
+        namespace.update(
+            asp_leak=asp.leak_per_sample,
+            significance_gain=asp.significance_gain,
+            significance_decay=asp.significance_decay_per_sample,
+        )
+        sum_code = (
+            "w = clip(w - normalise_flag_post*asp_leak*(1 - significance)*w, 0, w_max)\n"
+            "significance *= 1 - normalise_flag_post*significance_decay\n"
+            "input_weight_sum_post += w"
+        )
+    elif spikedyn is not None and spikedyn.weight_decay:
         sum_code = (
             "w = clip(w - normalise_flag_post*weight_decay, 0, w_max)\n"
             "input_weight_sum_post += w"
@@ -357,7 +379,7 @@ def input_synapses(network):
         "normalisation_scale": ("w = w*normalisation_factor_post", "start"),
     }
     return ModelDescription(
-        equations=Equations("w : 1"),
+        equations=Equations(equations),
         on_pre=on_pre,
         on_post=on_post,
         namespace=namespace,

@@ -16,13 +16,14 @@ __all__ = [
     "PlasticityParameters",
     "InputParameters",
     "SpikeDynParameters",
+    "ASPParameters",
     "NetworkParameters",
     "NETWORK_VARIANTS",
     "network_parameters",
 ]
 
 #: The network variants that can be built.
-NETWORK_VARIANTS = ("diehl-cook", "spikedyn")
+NETWORK_VARIANTS = ("diehl-cook", "asp", "spikedyn")
 
 
 @dataclass
@@ -146,6 +147,24 @@ class SpikeDynParameters:
 
 
 @dataclass
+class ASPParameters:
+    """ASP baseline (Panda et al. 2018, adaptive synaptic plasticity), approximated.
+
+    Each input synapse has a *significance* ``s`` in [0, 1] that rises at every
+    potentiation, in proportion to the presynaptic trace like the potentiation
+    itself (``s += significance_gain * x_pre * (1 - s)``), and fades by
+    ``significance_decay_per_sample`` per training presentation. Before every
+    training presentation each weight leaks ``w -= leak_per_sample * (1 - s) * w``:
+    insignificant weights are forgotten, significant ones kept. A documented
+    approximation (``docs/models.md``); the network is Diehl & Cook's.
+    """
+
+    leak_per_sample: float = 0.01
+    significance_gain: float = 0.1
+    significance_decay_per_sample: float = 0.001
+
+
+@dataclass
 class NetworkParameters:
     """Everything that defines one network (and therefore one compiled build)."""
 
@@ -157,6 +176,7 @@ class NetworkParameters:
     plasticity: PlasticityParameters = field(default_factory=PlasticityParameters)
     inputs: InputParameters = field(default_factory=InputParameters)
     spikedyn: SpikeDynParameters = field(default_factory=SpikeDynParameters)
+    asp: ASPParameters = field(default_factory=ASPParameters)
     #: Brian2 integration method of the neurons' membrane equations. Forward
     #: Euler runs away once lateral inhibition is strong (large N); the
     #: exponential Euler method does not (``docs/models.md``).
@@ -176,7 +196,12 @@ class NetworkParameters:
     @property
     def has_inhibitory_layer(self):
         """Whether the network has Diehl & Cook's inhibitory layer."""
-        return self.variant == "diehl-cook"
+        return self.variant in ("diehl-cook", "asp")
+
+    @property
+    def uses_asp(self):
+        """Whether the ASP significance-modulated weight leak applies."""
+        return self.variant == "asp"
 
     @property
     def uses_spikedyn_learning(self):

@@ -28,6 +28,7 @@ import brian2
 from brian2 import second, prefs, set_device
 from brian2.devices.device import get_device
 
+from spikedyn_brian.models.equations import learned_synapse_variables
 from spikedyn_brian.models.parameters import as_dict
 from spikedyn_brian.network import build_network, initial_weights
 
@@ -69,13 +70,20 @@ class LearnedState:
 
     weights: np.ndarray
     theta: np.ndarray
+    #: Other learned input-synapse variables (e.g. ASP's ``significance``),
+    #: name → array in synapse order.
+    synapses: dict = field(default_factory=dict)
 
     def weight_matrix(self, n_inputs):
         """Weights as an (n_inputs, n_neurons) matrix."""
         return self.weights.reshape(n_inputs, -1)
 
     def copy(self):
-        return LearnedState(self.weights.copy(), self.theta.copy())
+        return LearnedState(
+            self.weights.copy(),
+            self.theta.copy(),
+            {name: values.copy() for name, values in self.synapses.items()},
+        )
 
     def __repr__(self):
         return (
@@ -284,7 +292,8 @@ class Engine:
         p = self.parameters
         weights = initial_weights(p, seed)
         theta = np.full(p.n_neurons, p.excitatory.theta_initial_mV * 1e-3)
-        return LearnedState(weights, theta)
+        synapses = {name: np.zeros_like(weights) for name in learned_synapse_variables(p)}
+        return LearnedState(weights, theta, synapses)
 
     def run_stream(
         self, images, state, plastic, seed, on_chunk=None, progress=None, stream_offset=0
@@ -368,6 +377,8 @@ class Engine:
             net.input_synapses.w: state.weights,
             net.excitatory.theta: state.theta * brian2.volt,
         }
+        for name, values in state.synapses.items():
+            run_args[getattr(net.input_synapses, name)] = values
         start = time.perf_counter()
         try:
             self._device.run(
@@ -406,6 +417,8 @@ class Engine:
         net.excitatory.plastic = float(plastic)
         net.input_synapses.w = state.weights
         net.excitatory.theta = state.theta * brian2.volt
+        for name, values in state.synapses.items():
+            setattr(net.input_synapses, name, values)
         self._network = net
         start = time.perf_counter()
         net.network.run(_MAXIMUM_RUN_DURATION, namespace={}, profile=self.profile)
@@ -449,6 +462,10 @@ class Engine:
         state = LearnedState(
             weights=np.asarray(net.input_synapses.w[:], dtype=float).copy(),
             theta=np.asarray(net.excitatory.theta[:] / brian2.volt, dtype=float).copy(),
+            synapses={
+                name: np.asarray(getattr(net.input_synapses, name)[:], dtype=float).copy()
+                for name in learned_synapse_variables(self.parameters)
+            },
         )
         return StreamResult(
             spike_counts=counts_per_slot[accepted],

@@ -38,7 +38,12 @@ class PhaseRunner:
             spike_counts=s[f"{name}.spike_counts"],
             presentations=s[f"{name}.presentations"],
             final_intensity=s[f"{name}.final_intensity"],
-            state=LearnedState(s[f"{name}.weights"], s[f"{name}.theta"]),
+            state=LearnedState(
+                s[f"{name}.weights"],
+                s[f"{name}.theta"],
+                {key.split(".synapse.")[1]: value for key, value in s.items()
+                 if key.startswith(f"{name}.synapse.")},
+            ),
             simulation_seconds=float(s[f"{name}.seconds"]),
             slots=int(s[f"{name}.slots"]),
             spikes_total=int(s[f"{name}.spikes_total"]),
@@ -53,6 +58,8 @@ class PhaseRunner:
             s[f"{name}.{key}"] = value.astype(np.int32) if value.dtype.kind == "i" else value
         s[f"{name}.weights"] = result.state.weights
         s[f"{name}.theta"] = result.state.theta
+        for variable, values in result.state.synapses.items():
+            s[f"{name}.synapse.{variable}"] = values
         s[f"{name}.seconds"] = np.array(result.simulation_seconds)
         s[f"{name}.slots"] = np.array(result.slots)
         s[f"{name}.spikes_total"] = np.array(result.spikes_total)
