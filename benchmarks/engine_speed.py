@@ -8,7 +8,8 @@ and every device this script
    ``--build-dir``, with ``chunk_samples`` = the number of training samples, so
    that the training stream is one run of the binary) and records
    ``engine.build_seconds`` (code generation + compilation; a build directory
-   that already holds an unchanged build only re-checks it and is fast);
+   that already holds an unchanged build is only re-checked, which is faster:
+   use ``--clean-builds`` to time fresh builds);
 2. runs a short warm-up stream of ``--warmup-samples`` digits (not timed, and
    its result is discarded) so that the binary and its libraries are in the
    page cache (``cpp_standalone`` only);
@@ -63,6 +64,7 @@ import os
 import platform
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -123,6 +125,10 @@ def parse_arguments(argv=None):
     parser.add_argument(
         "--build-dir", default="/tmp/spikedyn-bench-builds",
         help="root directory of the compiled builds",
+    )
+    parser.add_argument(
+        "--clean-builds", action="store_true",
+        help="delete --build-dir first, so that every build is timed from scratch",
     )
     parser.add_argument(
         "--threads", type=int, default=0,
@@ -273,7 +279,7 @@ def compiler_version():
         return "unknown compiler"
 
 
-def environment_lines(command_line):
+def environment_lines(command_line, clean_builds):
     import brian2
 
     try:
@@ -286,6 +292,12 @@ def environment_lines(command_line):
         f"{compiler_version()}.",
         f"Date: {date}.",
         f"Command: `{command_line}`",
+        "Build times: "
+        + (
+            "fresh builds (code generation + compilation)."
+            if clean_builds
+            else "build directories were reused where unchanged (then only re-checked)."
+        ),
         f"Versions: brian2 {brian2.__version__}, numpy {np.__version__}, "
         f"Python {platform.python_version()}.",
     ]
@@ -311,8 +323,14 @@ def write_block(path, block):
 
 def main(argv=None):
     arguments = parse_arguments(argv)
-    command_line = shlex.join([sys.executable, *(sys.argv if argv is None else ["engine_speed.py", *argv])])
+    command_line = shlex.join(
+        [sys.executable, *(sys.argv if argv is None else ["engine_speed.py", *argv])]
+    )
     from spikedyn_brian.data import load_embedded
+
+    if arguments.clean_builds and Path(arguments.build_dir).exists():
+        log(f"deleting {arguments.build_dir} (--clean-builds)")
+        shutil.rmtree(arguments.build_dir)
 
     train_digits = load_embedded("train")
     test_digits = load_embedded("test")
@@ -326,7 +344,7 @@ def main(argv=None):
                 # Show progress as it comes: the whole run takes minutes.
                 log(markdown_table(rows[-1:]).splitlines()[-1])
     table = markdown_table(rows)
-    block = table + "\n\n" + "\n".join(environment_lines(command_line))
+    block = table + "\n\n" + "\n".join(environment_lines(command_line, arguments.clean_builds))
     print(block)
     if arguments.write:
         write_block(arguments.write, block)
