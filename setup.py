@@ -46,6 +46,7 @@ setup(
         "tqdm>=4.60",
         "matplotlib>=3.8",
         "mlxtend>=0.23",
+        "dask[distributed]>=2024.1",
     ],
     extras_require={
         "test": ["pytest>=8"],
