@@ -220,7 +220,7 @@ def test_section_given_as_a_value():
 
 def test_bad_variant_is_rejected():
     with pytest.raises(ConfigError, match=r"key 'network.variant' is 'foo'; choose one of "
-                                          r"diehl-cook, spikedyn"):
+                                          r"diehl-cook, asp, spikedyn"):
         experiment_from_mapping({"network": {"variant": "foo"}})
 
 

@@ -184,3 +184,14 @@ def test_theta_rises_per_spike_only_while_plastic(brian_device):
     assert float(group.theta[0] / mV) == pytest.approx(expected, rel=1e-9)
     increment = float(group.theta[0] / mV) - 20 * np.exp(-50 / tau)
     assert increment == pytest.approx(0.05, rel=1e-5)
+
+
+def test_asp_significance_grows_with_the_presynaptic_trace(brian_device):
+    """ASP: each post spike raises significance by gain * x_pre * (1 - s)."""
+    parameters, synapses, monitor, network = _stdp_network("asp", [10], [20, 30])
+    network.run(40 * ms)
+    gain = parameters.asp.significance_gain
+    tau = parameters.plasticity.tau_pre_ms
+    first = gain * np.exp(-10 / tau)
+    expected = first + gain * np.exp(-20 / tau) * (1 - first)
+    assert float(synapses.significance[0]) == pytest.approx(expected, rel=1e-9)
