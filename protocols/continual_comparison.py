@@ -120,7 +120,7 @@ def _client(plan):
     return Client(cluster), cluster
 
 
-def run(plan, progress=True):
+def run(plan, progress=None):
     """Run every (variant, seed) pair on Dask, merge, write and return the Dataset."""
     experiments = {(v, s): plan.experiment(v, s) for v in plan.variants for s in plan.seeds}
     client, cluster = _client(plan)
@@ -128,6 +128,10 @@ def run(plan, progress=True):
         futures = {key: client.submit(_run_one, experiment, key=f"run-{key[0]}-seed{key[1]}",
                                       retries=2, pure=False)
                    for key, experiment in experiments.items()}
+        if progress is None:
+            import sys
+
+            progress = sys.stdout.isatty()
         if progress:
             from dask.distributed import progress as dask_progress
 

@@ -115,6 +115,140 @@ def _run_static_mnist(args):
     return 0
 
 
+def _add_dynamic_digits(subparsers):
+    parser = subparsers.add_parser(
+        "dynamic-digits",
+        help="class-incremental continual learning: tasks 0→9, evaluation after every task",
+        description=(
+            "Dynamic digits protocol: one digit class (or group) per task, no labels for "
+            "learning, no replay; after every task neurons are labelled from a small probe "
+            "set of the classes seen so far and every class is tested. Writes the accuracy "
+            "matrix accuracy(after_task, on_task), recent_task_accuracy, "
+            "previous_tasks_accuracy, forgetting, … as one xarray Dataset (netCDF). "
+            "Defaults: dynamic_digits.toml."
+        ),
+    )
+    parser.add_argument("--config", metavar="FILE.toml", help="TOML configuration to start from")
+    parser.add_argument("--network", choices=NETWORK_VARIANTS, help="network variant")
+    parser.add_argument("--neurons", type=_positive_int, metavar="N", help="excitatory neurons")
+    parser.add_argument("--samples-per-task", type=_positive_int, metavar="K",
+                        help="training digits per task")
+    parser.add_argument("--task-order", type=int, nargs="+", metavar="C",
+                        help="digit classes in arrival order (default 0 1 … 9)")
+    parser.add_argument("--classes-per-task", type=_positive_int, help="classes per task")
+    parser.add_argument("--probe-per-class", type=_positive_int,
+                        help="labelled digits per seen class used to label neurons")
+    parser.add_argument("--test-per-class", type=_positive_int, help="test digits per class")
+    parser.add_argument("--control", action="store_true", default=None,
+                        help="non-dynamic control: the same digits shuffled across tasks")
+    parser.add_argument("--device", choices=DEVICES, help="simulation device")
+    parser.add_argument("--seed", type=int, metavar="S", help="seed")
+    parser.add_argument("--data-dir", metavar="DIR", help="directory with the MNIST IDX files")
+    parser.add_argument("--build-dir", metavar="DIR", help="root of compiled builds")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.add_argument("--out", metavar="FILE.nc", help="results file (netCDF)")
+    parser.set_defaults(handler=_run_dynamic_digits)
+
+
+def _run_dynamic_digits(args):
+    from spikedyn_brian.config import ContinualExperiment
+    from spikedyn_brian.protocols import dynamic_digits
+
+    network, stream, device, output = {}, {}, {}, {}
+    for target, key, value in (
+        (network, "variant", args.network),
+        (network, "n_neurons", args.neurons),
+        (stream, "samples_per_task", args.samples_per_task),
+        (stream, "task_order", args.task_order),
+        (stream, "classes_per_task", args.classes_per_task),
+        (stream, "probe_per_class", args.probe_per_class),
+        (stream, "test_per_class", args.test_per_class),
+        (stream, "control", args.control),
+        (stream, "seed", args.seed),
+        (stream, "data_dir", args.data_dir),
+        (device, "name", args.device),
+        (device, "build_dir", args.build_dir),
+        (output, "path", args.out),
+    ):
+        if value is not None:
+            target[key] = value
+    if args.no_progress:
+        output["progress"] = False
+    experiment = load_experiment(
+        args.config or dynamic_digits.DEFAULT_CONFIG,
+        {"network": network, "stream": stream, "device": device, "output": output},
+        ContinualExperiment,
+    )
+    dataset = dynamic_digits.run(experiment)
+    print(f"network {experiment.network.variant}, N = {experiment.network.n_neurons}, "
+          f"{dataset.sizes['after_task']} tasks")
+    print(f"recent task accuracy: {float(dataset.recent_task_accuracy):.4f}")
+    print(f"previous tasks accuracy: {float(dataset.previous_tasks_accuracy):.4f}")
+    print(f"average accuracy over seen tasks: {float(dataset.average_seen_accuracy):.4f}")
+    print(f"results written to {experiment.output.path}")
+    return 0
+
+
+def _add_comparison(subparsers):
+    from spikedyn_brian.protocols.continual_comparison import VARIANTS
+
+    parser = subparsers.add_parser(
+        "continual-comparison",
+        help="dynamic digits for baselines, SpikeDyn and its ablations over several seeds",
+        description=(
+            "Runs the dynamic-digits protocol for every variant and seed as independent "
+            "tasks on Dask (a LocalCluster using every core, or --scheduler ADDRESS) and "
+            "merges the metrics over dims variant and seed."
+        ),
+    )
+    parser.add_argument("--config", metavar="FILE.toml", help="base dynamic-digits configuration")
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), help="variants to run")
+    parser.add_argument("--seeds", type=int, nargs="+", help="seeds (default 0 1 2)")
+    parser.add_argument("--neurons", type=_positive_int, metavar="N", help="excitatory neurons")
+    parser.add_argument("--samples-per-task", type=_positive_int, metavar="K")
+    parser.add_argument("--build-dir", metavar="DIR", help="root of compiled builds")
+    parser.add_argument("--scheduler", metavar="ADDRESS", help="existing Dask scheduler")
+    parser.add_argument("--workers", type=_positive_int, help="LocalCluster worker processes")
+    parser.add_argument("--out", metavar="FILE.nc", help="merged results file")
+    parser.set_defaults(handler=_run_comparison)
+
+
+def _run_comparison(args):
+    import tomllib
+
+    from spikedyn_brian.protocols import continual_comparison
+
+    base = {}
+    if args.config:
+        base = tomllib.loads(open(args.config).read())
+    if args.neurons:
+        base.setdefault("network", {})["n_neurons"] = args.neurons
+    if args.samples_per_task:
+        base.setdefault("stream", {})["samples_per_task"] = args.samples_per_task
+    if args.build_dir:
+        base.setdefault("device", {})["build_dir"] = args.build_dir
+    plan = continual_comparison.ComparisonPlan(base=base)
+    if args.variants:
+        plan.variants = args.variants
+    if args.seeds:
+        plan.seeds = args.seeds
+    if args.scheduler:
+        plan.scheduler = args.scheduler
+    if args.workers:
+        plan.workers = args.workers
+    if args.out:
+        plan.output = args.out
+    dataset = continual_comparison.run(plan)
+    for variant in dataset.variant.values:
+        row = dataset.sel(variant=variant)
+        print(f"{variant:40s} recent {float(row.recent_task_accuracy_mean):.3f} "
+              f"± {float(row.recent_task_accuracy_std):.3f}   previous "
+              f"{float(row.previous_tasks_accuracy_mean):.3f} "
+              f"± {float(row.previous_tasks_accuracy_std):.3f}")
+    print(f"results written to {plan.output}")
+    return 0
+
+
 def build_parser():
     """The argument parser of ``spikedyn``."""
     parser = argparse.ArgumentParser(
@@ -136,6 +270,8 @@ def build_parser():
     run = commands.add_parser("run", help="run a protocol", description="Run a protocol.")
     protocols = run.add_subparsers(dest="protocol", metavar="PROTOCOL", required=True)
     _add_static_mnist(protocols)
+    _add_dynamic_digits(protocols)
+    _add_comparison(protocols)
     return parser
 
 
