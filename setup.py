@@ -49,7 +49,7 @@ setup(
         "dask[distributed]>=2024.1",
     ],
     extras_require={
-        "test": ["pytest>=8"],
+        "test": ["pytest>=8", "nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6.29"],
     },
     entry_points={"console_scripts": ["spikedyn = spikedyn_brian.cli:main"]},
 )

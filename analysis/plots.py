@@ -46,7 +46,9 @@ def _tick_labels(labels, size, name):
         return [str(index) for index in range(size)]
     labels = [str(label) for label in labels]
     if len(labels) != size:
-        raise ValueError(f"{name} must have {size} entries (one per row/column); got {len(labels)}.")
+        raise ValueError(
+            f"{name} must have {size} entries (one per row/column); got {len(labels)}."
+        )
     return labels
 
 
@@ -155,7 +157,8 @@ def plot_task_accuracy_curves(recent, previous, labels=None, ax=None, recent_spr
         Axes to draw on; a new figure is created if None.
     recent_spread, previous_spread : array_like, optional
         Same shapes as ``recent``/``previous``: a spread (e.g. the standard
-        deviation over seeds) drawn as a shaded band ``value ± spread``.
+        deviation over seeds) drawn as a shaded band ``value ± spread``,
+        clipped to ``[0, 1]``.
     task_labels : sequence of str, optional
         Label of each task on the x axis; default ``0..T-1``.
     title : str, optional
@@ -230,8 +233,9 @@ def plot_task_accuracy_curves(recent, previous, labels=None, ax=None, recent_spr
             ax.plot(steps, curve[index], linestyle=style, marker="o", markersize=3,
                     color=color, label=legend_label)
             if spread is not None:
-                ax.fill_between(steps, curve[index] - spread[index],
-                                curve[index] + spread[index], color=color,
+                # Accuracies are fractions: clip the band to [0, 1].
+                ax.fill_between(steps, np.clip(curve[index] - spread[index], 0.0, 1.0),
+                                np.clip(curve[index] + spread[index], 0.0, 1.0), color=color,
                                 alpha=band_alpha, linewidth=0)
             first = False
     ax.set_xticks(steps, _tick_labels(task_labels, n_tasks, "task_labels"))
