@@ -279,18 +279,22 @@ def compiler_version():
         return "unknown compiler"
 
 
-def environment_lines(command_line, clean_builds):
+def utc_now():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def environment_lines(command_line, clean_builds, started):
     import brian2
 
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:
         cpus = os.cpu_count()
-    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    date = f"{started:%Y-%m-%d %H:%M}–{utc_now():%H:%M} UTC"
     return [
         f"Machine: {cpu_model()}, nproc {cpus} ({platform.system()} {platform.release()}); "
         f"{compiler_version()}.",
-        f"Date: {date}.",
+        f"Date: {date} (start–end).",
         f"Command: `{command_line}`",
         "Build times: "
         + (
@@ -323,6 +327,7 @@ def write_block(path, block):
 
 def main(argv=None):
     arguments = parse_arguments(argv)
+    started = utc_now()
     command_line = shlex.join(
         [sys.executable, *(sys.argv if argv is None else ["engine_speed.py", *argv])]
     )
@@ -344,7 +349,8 @@ def main(argv=None):
                 # Show progress as it comes: the whole run takes minutes.
                 log(markdown_table(rows[-1:]).splitlines()[-1])
     table = markdown_table(rows)
-    block = table + "\n\n" + "\n".join(environment_lines(command_line, arguments.clean_builds))
+    environment = environment_lines(command_line, arguments.clean_builds, started)
+    block = table + "\n\n" + "\n".join(environment)
     print(block)
     if arguments.write:
         write_block(arguments.write, block)

@@ -16,7 +16,6 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import xarray
 
 from spikedyn_brian.analysis.storage import read_dataset, write_dataset

@@ -32,11 +32,9 @@ import xarray
 
 from spikedyn_brian.analysis import continual, labelling
 from spikedyn_brian.analysis.storage import write_dataset
-from spikedyn_brian.checkpoint import Checkpoint
 from spikedyn_brian.config import ConfigError, ContinualExperiment, load_experiment
 from spikedyn_brian.data import load_digits
-from spikedyn_brian.engine import Engine, parameters_hash
-from spikedyn_brian.phases import PhaseRunner, library_versions
+from spikedyn_brian.phases import library_versions, phase_runner_for
 
 __all__ = ["run", "task_classes", "training_streams", "DEFAULT_CONFIG"]
 
@@ -96,8 +94,7 @@ def _per_class(labels, classes, count, rng, split):
 
 def run(experiment, engine=None):
     """Run the dynamic-digits protocol; write and return the results Dataset."""
-    stream, device, output = experiment.stream, experiment.device, experiment.output
-    network = experiment.network
+    stream, output = experiment.stream, experiment.output
     data_dir = stream.data_dir or None
     train_set = load_digits("train", data_dir)
     test_set = load_digits("test", data_dir)
@@ -113,19 +110,8 @@ def run(experiment, engine=None):
     test_images, test_labels = test_set.images[test_indices], test_set.labels[test_indices]
 
     started = time.perf_counter()
-    if engine is None:
-        engine = Engine(
-            network,
-            device=device.name,
-            build_root=device.build_dir or None,
-            chunk_samples=device.chunk_samples,
-            threads=device.threads,
-        )
-    checkpoint = None
-    if output.checkpoint:
-        key = parameters_hash(network, (experiment.to_json(), train_set.source, "dynamic"))
-        checkpoint = Checkpoint(Path(output.path).with_suffix(".checkpoint.npz"), key)
-    phases = PhaseRunner(engine, checkpoint, output.progress)
+    engine, phases = phase_runner_for(experiment, train_set.source, "dynamic-digits", engine)
+    checkpoint = phases.checkpoint
 
     state = engine.initial_state(stream.seed)
     records = []

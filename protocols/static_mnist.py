@@ -32,11 +32,9 @@ import xarray
 
 from spikedyn_brian.analysis import labelling
 from spikedyn_brian.analysis.storage import write_dataset
-from spikedyn_brian.checkpoint import Checkpoint
-from spikedyn_brian.phases import PhaseRunner, concatenate_results, library_versions
+from spikedyn_brian.phases import concatenate_results, library_versions, phase_runner_for
 from spikedyn_brian.config import ConfigError, load_experiment
 from spikedyn_brian.data import load_digits
-from spikedyn_brian.engine import Engine, parameters_hash
 
 __all__ = ["run", "training_order", "DEFAULT_CONFIG"]
 
@@ -71,8 +69,7 @@ def run(experiment, engine=None):
         An engine already built for ``experiment.network`` (reused, e.g. by
         benchmarks); by default one is built.
     """
-    stream, device, output = experiment.stream, experiment.device, experiment.output
-    network = experiment.network
+    stream, output = experiment.stream, experiment.output
     data_dir = stream.data_dir or None
     train_set = load_digits("train", data_dir).select_classes(stream.classes)
     test_set = load_digits("test", data_dir).select_classes(stream.classes)
@@ -96,19 +93,8 @@ def run(experiment, engine=None):
     test_labels = test_set.labels[test_indices]
 
     started = time.perf_counter()
-    if engine is None:
-        engine = Engine(
-            network,
-            device=device.name,
-            build_root=device.build_dir or None,
-            chunk_samples=device.chunk_samples,
-            threads=device.threads,
-        )
-    checkpoint = None
-    if output.checkpoint:
-        key = parameters_hash(network, (experiment.to_json(), train_set.source))
-        checkpoint = Checkpoint(Path(output.path).with_suffix(".checkpoint.npz"), key)
-    phases = PhaseRunner(engine, checkpoint, output.progress)
+    engine, phases = phase_runner_for(experiment, train_set.source, "static-mnist", engine)
+    checkpoint = phases.checkpoint
 
     state = engine.initial_state(stream.seed)
     per_epoch = []

@@ -74,27 +74,41 @@ def _add_static_mnist(subparsers):
     parser.set_defaults(handler=_run_static_mnist)
 
 
-def _static_mnist_overrides(args):
-    network, stream, device, output = {}, {}, {}, {}
-    for target, key, value in (
-        (network, "variant", args.network),
-        (network, "n_neurons", args.neurons),
-        (stream, "train_samples", args.train_samples),
-        (stream, "epochs", args.epochs),
-        (stream, "test_samples", args.test_samples),
-        (stream, "assignment_samples", args.assignment_samples),
-        (stream, "seed", args.seed),
-        (stream, "data_dir", args.data_dir),
-        (stream, "evaluate_each_epoch", args.evaluate_each_epoch),
-        (device, "name", args.device),
-        (device, "build_dir", args.build_dir),
-        (output, "path", args.out),
-    ):
+def _overrides(args, table):
+    """Nested TOML-style overrides from the options that were given.
+
+    ``table`` maps ``(section, key)`` to the ``args`` attribute holding it.
+    """
+    overrides = {"network": {}, "stream": {}, "device": {}, "output": {}}
+    for (section, key), attribute in table.items():
+        value = getattr(args, attribute)
         if value is not None:
-            target[key] = value
+            overrides[section][key] = value
     if args.no_progress:
-        output["progress"] = False
-    return {"network": network, "stream": stream, "device": device, "output": output}
+        overrides["output"]["progress"] = False
+    return overrides
+
+
+#: Options shared by the protocols: (section, key) → option attribute.
+_COMMON_OPTIONS = {
+    ("network", "variant"): "network",
+    ("network", "n_neurons"): "neurons",
+    ("stream", "seed"): "seed",
+    ("stream", "data_dir"): "data_dir",
+    ("device", "name"): "device",
+    ("device", "build_dir"): "build_dir",
+    ("output", "path"): "out",
+}
+
+
+def _static_mnist_overrides(args):
+    return _overrides(args, {**_COMMON_OPTIONS, **{
+        ("stream", "train_samples"): "train_samples",
+        ("stream", "epochs"): "epochs",
+        ("stream", "test_samples"): "test_samples",
+        ("stream", "assignment_samples"): "assignment_samples",
+        ("stream", "evaluate_each_epoch"): "evaluate_each_epoch",
+    }})
 
 
 def _run_static_mnist(args):
@@ -154,30 +168,16 @@ def _run_dynamic_digits(args):
     from spikedyn_brian.config import ContinualExperiment
     from spikedyn_brian.protocols import dynamic_digits
 
-    network, stream, device, output = {}, {}, {}, {}
-    for target, key, value in (
-        (network, "variant", args.network),
-        (network, "n_neurons", args.neurons),
-        (stream, "samples_per_task", args.samples_per_task),
-        (stream, "task_order", args.task_order),
-        (stream, "classes_per_task", args.classes_per_task),
-        (stream, "probe_per_class", args.probe_per_class),
-        (stream, "test_per_class", args.test_per_class),
-        (stream, "control", args.control),
-        (stream, "seed", args.seed),
-        (stream, "data_dir", args.data_dir),
-        (device, "name", args.device),
-        (device, "build_dir", args.build_dir),
-        (output, "path", args.out),
-    ):
-        if value is not None:
-            target[key] = value
-    if args.no_progress:
-        output["progress"] = False
+    overrides = _overrides(args, {**_COMMON_OPTIONS, **{
+        ("stream", "samples_per_task"): "samples_per_task",
+        ("stream", "task_order"): "task_order",
+        ("stream", "classes_per_task"): "classes_per_task",
+        ("stream", "probe_per_class"): "probe_per_class",
+        ("stream", "test_per_class"): "test_per_class",
+        ("stream", "control"): "control",
+    }})
     experiment = load_experiment(
-        args.config or dynamic_digits.DEFAULT_CONFIG,
-        {"network": network, "stream": stream, "device": device, "output": output},
-        ContinualExperiment,
+        args.config or dynamic_digits.DEFAULT_CONFIG, overrides, ContinualExperiment
     )
     dataset = dynamic_digits.run(experiment)
     print(f"network {experiment.network.variant}, N = {experiment.network.n_neurons}, "

@@ -428,7 +428,6 @@ class Engine:
     def _collect(self, n_samples, elapsed):
         """Per-sample responses from the monitors (the same on every device)."""
         net = self._network
-        slot = float(net.slot_duration / second)
         presentation = self.parameters.inputs.presentation_ms * 1e-3
         record_times = np.asarray(net.slot_monitor.t / second)
         index = np.asarray(net.slot_monitor.index[0], dtype=np.int64)

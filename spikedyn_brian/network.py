@@ -14,14 +14,12 @@ from brian2 import (
     StateMonitor,
     Synapses,
     TimedArray,
-    DEFAULT_FUNCTIONS,
     linked_var,
     ms,
     mV,
     second,
 )
 from brian2.core.magic import stop as _stop_runtime_network
-from brian2.codegen.generators import CPPCodeGenerator  # noqa: F401  (target check)
 
 from spikedyn_brian.models import equations as model_equations
 
@@ -330,5 +328,4 @@ def build_network(parameters, stream_capacity, seed=0, stimulus_values=None):
     return SpikingNetwork(parameters, stream_capacity, seed, stimulus_values)
 
 
-# kept importable for type checks in tests
-__all__ += ["initial_weights", "DEFAULT_FUNCTIONS"]
+__all__ += ["initial_weights"]

@@ -14,7 +14,7 @@ import xarray
 
 from spikedyn_brian.engine import LearnedState, StreamResult
 
-__all__ = ["PhaseRunner", "concatenate_results", "library_versions"]
+__all__ = ["PhaseRunner", "concatenate_results", "library_versions", "phase_runner_for"]
 
 _RESULT_FIELDS = ("spike_counts", "presentations", "final_intensity")
 
@@ -146,3 +146,31 @@ def _package_version():
         return version("spikedyn-brian")
     except PackageNotFoundError:  # pragma: no cover - running from a checkout
         return "unknown"
+
+
+def phase_runner_for(experiment, data_source, protocol, engine=None):
+    """The engine (built from the experiment unless given) and its `PhaseRunner`.
+
+    The checkpoint (next to the output, ``<output>.checkpoint.npz``) is keyed
+    by the whole configuration, the data source and the protocol name, so a
+    run resumes only from its own checkpoint.
+    """
+    from pathlib import Path
+
+    from spikedyn_brian.checkpoint import Checkpoint
+    from spikedyn_brian.engine import Engine, parameters_hash
+
+    device, output = experiment.device, experiment.output
+    if engine is None:
+        engine = Engine(
+            experiment.network,
+            device=device.name,
+            build_root=device.build_dir or None,
+            chunk_samples=device.chunk_samples,
+            threads=device.threads,
+        )
+    checkpoint = None
+    if output.checkpoint:
+        key = parameters_hash(experiment.network, (experiment.to_json(), data_source, protocol))
+        checkpoint = Checkpoint(Path(output.path).with_suffix(".checkpoint.npz"), key)
+    return engine, PhaseRunner(engine, checkpoint, output.progress)

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
+import spikedyn_brian.engine
+
 from spikedyn_brian import cli
 from spikedyn_brian.cli import build_parser, main
 from spikedyn_brian.config import load_experiment
-from spikedyn_brian.protocols import static_mnist
 from spikedyn_brian.protocols.static_mnist import DEFAULT_CONFIG
 
 CONTRACT_OPTIONS = (
@@ -48,7 +49,9 @@ def no_simulation(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("the CLI built a simulation before reporting the error")
 
-    monkeypatch.setattr(static_mnist, "Engine", forbidden)
+    # Protocols build their engine through spikedyn_brian.phases, which looks
+    # the class up in spikedyn_brian.engine when it is called.
+    monkeypatch.setattr(spikedyn_brian.engine, "Engine", forbidden)
     monkeypatch.delenv("SPIKEDYN_MNIST_DIR", raising=False)
 
 
