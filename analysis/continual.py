@@ -44,6 +44,8 @@ import numbers
 import numpy as np
 import xarray
 
+from spikedyn_brian.analysis.labelling import holds_whole_numbers
+
 __all__ = [
     "NO_PREDICTION",
     "METRIC_DESCRIPTIONS",
@@ -194,11 +196,8 @@ def _validate_accuracy(accuracy):
 
 def _as_integer_values(values, name):
     """Return ``values`` (a numpy array) as int64, or raise ValueError."""
-    if np.issubdtype(values.dtype, np.integer):
+    if holds_whole_numbers(values):
         return values.astype(np.int64)
-    if np.issubdtype(values.dtype, np.floating):
-        if np.all(np.isfinite(values)) and np.all(values == np.round(values)):
-            return values.astype(np.int64)
     raise ValueError(
         f"{name} must hold integers; got dtype {values.dtype} with non-integer "
         f"or missing values. Cast it with {name}.astype(int) if the values are "

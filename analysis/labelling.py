@@ -110,6 +110,17 @@ def _as_spike_count_matrix(spike_counts):
     return array
 
 
+def holds_whole_numbers(array):
+    """Whether a numpy array is of integer dtype, or float with only finite whole numbers."""
+    if np.issubdtype(array.dtype, np.integer):
+        return True
+    return bool(
+        np.issubdtype(array.dtype, np.floating)
+        and np.all(np.isfinite(array))
+        and np.all(array == np.round(array))
+    )
+
+
 def _as_integer_vector(values, name, expected_length, length_meaning):
     """Return ``values`` as a 1-D int64 array of length ``expected_length``."""
     array = np.asarray(values)
@@ -123,11 +134,8 @@ def _as_integer_vector(values, name, expected_length, length_meaning):
             f"{name} must have shape ({length_meaning},) = ({expected_length},) "
             f"to match spike_counts; got shape {array.shape}."
         )
-    if np.issubdtype(array.dtype, np.integer):
+    if holds_whole_numbers(array):
         return array.astype(np.int64)
-    if np.issubdtype(array.dtype, np.floating):
-        if np.all(np.isfinite(array)) and np.all(array == np.round(array)):
-            return array.astype(np.int64)
     raise ValueError(
         f"{name} must hold integers; got dtype {array.dtype} with non-integer "
         f"values. Cast it with {name}.astype(int) if the values are whole numbers."

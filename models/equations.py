@@ -16,7 +16,7 @@ formulations are identical (tested in ``tests/test_models.py``).
 
 from dataclasses import dataclass, field
 
-from brian2 import Equations, Hz, mV, ms, second
+from brian2 import Equations, mV, ms
 
 __all__ = [
     "ModelDescription",
@@ -412,7 +412,3 @@ def time_step(network):
     """Simulation time step as a Brian2 quantity."""
     return network.inputs.dt_ms * ms
 
-
-# Units used by the engine when it builds the TimedArray of pixel values.
-STIMULUS_TIME_UNIT = second
-RATE_UNIT = Hz

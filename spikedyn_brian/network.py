@@ -280,7 +280,6 @@ class SpikingNetwork:
             order=model_equations.SLOT_EVENT_ORDER["controller"] - 1,
             name="slot_monitor",
         )
-        self.input_spike_monitor = None
         objects += [self.spike_monitor, self.slot_monitor]
         self.network = Network(*objects, name="spikedyn_network")
 
@@ -292,19 +291,14 @@ class SpikingNetwork:
             f"n_neurons={p.n_neurons}, {lateral}, stream_capacity={self.stream_capacity})"
         )
 
-    # Names of the state variables that carry learning from one stream to the next.
-    @property
-    def learned_state_names(self):
-        """Variables that make up the learned state (weights and thresholds)."""
-        return ("input_synapses.w", "excitatory.theta")
-
 
 def initial_weights(parameters, seed):
-    """Diehl & Cook's initial input weights, normalised as before the first sample.
+    """Diehl & Cook's initial input weights (not yet normalised).
 
     ``(U[0, 1) + 0.01) * initial_weight_scale``, one row per input, one column per
-    excitatory neuron, then each column scaled to sum to ``normalisation_total``.
-    Returned flattened in Brian2's synapse order for ``connect()`` (i-major).
+    excitatory neuron; the controller normalises them before the first training
+    presentation, as the original code does. Returned flattened in Brian2's
+    synapse order for ``connect()`` (i-major).
     """
     rng = np.random.default_rng(seed)
     p = parameters

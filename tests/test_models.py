@@ -20,7 +20,7 @@ from spikedyn_brian.models import equations as model_equations
 from spikedyn_brian.models.parameters import network_parameters
 
 
-def _controller_stub(n, intensity=2.0):
+def _controller_stub():
     """A group providing the controller variables the models link to."""
     return NeuronGroup(1, "normalise_now : 1\nintensity : 1", name="controller_stub")
 
@@ -41,7 +41,7 @@ def _excitatory_group(parameters, threshold=None, extra="", dt=None):
         dt=dt if dt is not None else parameters.inputs.dt_ms * ms,
         name="excitatory",
     )
-    stub = _controller_stub(1)
+    stub = _controller_stub()
     stub.intensity = parameters.inputs.start_intensity
     group.normalise_now = linked_var(stub, "normalise_now", index=np.zeros(1, int))
     if "intensity" in group.equations.names:
