@@ -1,0 +1,123 @@
+"""SpikeDyn against Diehl & Cook: analytical energy from measured spike counts.
+
+For each variant, train on the same stream of embedded MNIST training digits
+(learning on) and test on the same test digits (learning off), on
+``cpp_standalone``; count operations from the runs' spike totals
+(:mod:`spikedyn_brian.analysis.energy`), multiply by the energy table, read
+the CPU/GPU energy counters around each compiled run where they exist
+(:mod:`spikedyn_brian.power`), and print the per-sample figures, their
+breakdown and the per-cent change of SpikeDyn against Diehl & Cook, plus the
+activity rates that calibrate ``analysis.energy.DEFAULT_RATES``.
+
+    python benchmarks/energy_comparison.py --neurons 400 --train-samples 400 \\
+        --test-samples 100 --out results/energy_comparison_400.nc
+"""
+
+import argparse
+import time
+
+import numpy as np
+import xarray
+
+from spikedyn_brian.analysis import energy
+from spikedyn_brian.analysis.memory import memory_footprint
+from spikedyn_brian.analysis.storage import write_dataset
+from spikedyn_brian.data import load_digits
+from spikedyn_brian.engine import Engine
+from spikedyn_brian.models.parameters import network_parameters
+from spikedyn_brian.power import EnergyMeter
+from spikedyn_brian.protocols.static_mnist import training_order
+
+VARIANTS = ("diehl-cook", "spikedyn")
+
+
+def measure(variant, n_neurons, train_images, test_images, seed, build_root=None):
+    """Run one variant; return {phase: (StreamResult, EnergyReading)} and the build time."""
+    parameters = network_parameters(variant, n_neurons)
+    engine = Engine(parameters, device="cpp_standalone", build_root=build_root,
+                    chunk_samples=max(len(train_images), len(test_images)))
+    state = engine.initial_state(seed)
+    runs = {}
+    with EnergyMeter() as meter:
+        train = engine.run_stream(train_images, state, plastic=True, seed=seed)
+    runs["train"] = (train, meter.reading)
+    with EnergyMeter() as meter:
+        test = engine.run_stream(test_images, train.state, plastic=False, seed=seed + 1)
+    runs["inference"] = (test, meter.reading)
+    engine.close()
+    return parameters, runs, engine.build_seconds
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--neurons", type=int, default=400)
+    parser.add_argument("--train-samples", type=int, default=400)
+    parser.add_argument("--test-samples", type=int, default=100)
+    parser.add_argument("--weight-bits", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--build-dir", default=None)
+    parser.add_argument("--out", default="results/energy_comparison.nc")
+    args = parser.parse_args(argv)
+
+    train_set, test_set = load_digits("train"), load_digits("test")
+    order = training_order(len(train_set), args.train_samples, 1, args.seed)
+    test_index = np.sort(np.random.default_rng(args.seed + 1).permutation(len(test_set))[
+        : args.test_samples])
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    rows = {}
+    for variant in VARIANTS:
+        parameters, runs, build = measure(variant, args.neurons, train_set.images[order],
+                                          test_set.images[test_index], args.seed, args.build_dir)
+        rows[variant] = (parameters, runs)
+        print(f"{variant}: build {build:.1f} s")
+    breakdowns = []
+    for variant, (parameters, runs) in rows.items():
+        memory = memory_footprint(parameters, weight_bits=args.weight_bits)
+        print(f"\n## {variant}, N = {args.neurons}: memory {memory.total_bytes} B "
+              f"({args.weight_bits}-bit weights)")
+        for phase, (result, reading) in runs.items():
+            counts = energy.operation_counts_from_result(parameters, result, phase)
+            estimate = energy.energy_per_sample(parameters, counts, weight_bits=args.weight_bits)
+            n = len(result.presentations)
+            rates = energy.ActivityRates.from_result(result)
+            print(f"{phase}: {estimate.joules * 1e6:.3f} µJ per sample (analytical); "
+                  f"{result.simulation_seconds / n * 1e3:.2f} ms per sample; measured {reading}")
+            print(f"  rates: {rates}")
+            for name in energy.OPERATIONS:
+                joules = estimate.joules_by_operation[name]
+                if counts.per_sample[name]:
+                    print(f"  {name:24s} {counts.per_sample[name]:14.1f} ops "
+                          f"{joules * 1e6:9.3f} µJ ({100 * joules / estimate.joules:5.1f} %)")
+            dataset = estimate.to_dataset().expand_dims(variant=[variant], phase=[phase])
+            for key, value in (("measured_cpu_joules_per_sample", reading.cpu_joules),
+                               ("measured_gpu_joules_per_sample", reading.gpu_joules)):
+                dataset[key] = (("variant", "phase"), [[np.nan if value is None else value / n]])
+            dataset["wall_seconds_per_sample"] = (("variant", "phase"),
+                                                  [[result.simulation_seconds / n]])
+            dataset["slots_per_sample"] = (("variant", "phase"), [[result.slots / n]])
+            dataset.attrs = {"cpu_status": reading.cpu_status, "gpu_status": reading.gpu_status}
+            breakdowns.append(dataset)
+    merged = xarray.combine_by_coords([d.drop_attrs() if hasattr(d, "drop_attrs") else d
+                                       for d in breakdowns])
+    totals = merged.energy_joules_per_sample.sum("operation")
+    change = energy.percent_change(totals.sel(variant="spikedyn"), totals.sel(variant="diehl-cook"))
+    merged["energy_change_percent"] = (("phase",), np.asarray(change), {
+        "long_name": "SpikeDyn against Diehl & Cook, analytical energy per sample",
+        "units": "%"})
+    merged.attrs = {"n_neurons": args.neurons, "train_samples": args.train_samples,
+                    "test_samples": args.test_samples, "seed": args.seed,
+                    "weight_bits": args.weight_bits, "started": started,
+                    "cpu_status": breakdowns[0].attrs["cpu_status"],
+                    "gpu_status": breakdowns[0].attrs["gpu_status"],
+                    "energy_table_source": energy.HOROWITZ_45NM.source}
+    print("\n## SpikeDyn against Diehl & Cook (analytical, from measured spike counts)")
+    for phase in energy.PHASES:
+        print(f"{phase}: {float(totals.sel(variant='diehl-cook', phase=phase)) * 1e6:.3f} → "
+              f"{float(totals.sel(variant='spikedyn', phase=phase)) * 1e6:.3f} µJ per sample, "
+              f"{float(merged.energy_change_percent.sel(phase=phase)):+.1f} %")
+    write_dataset(merged, args.out)
+    print(f"results written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
