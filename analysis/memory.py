@@ -27,6 +27,8 @@ and the whole-stream stimulus buffer (a device holds one image).
 """
 
 import math
+
+import numpy as np
 from dataclasses import dataclass, field
 
 from spikedyn_brian.models.equations import uses_pre_spike_depression
@@ -199,3 +201,30 @@ def memory_footprint(parameters, weight_bits=32, state_bits=32, connectivity="im
     ]
     items.append(MemoryItem("input_buffer", None, "pixels", n_inputs, PIXEL_BITS))
     return MemoryFootprint(p.variant, n, weight_bits, state_bits, connectivity, items)
+
+
+def quantise_weights(weights, bits, w_max=1.0):
+    """Weights as a ``bits``-bit implementation stores them.
+
+    Below 32 bits: unsigned fixed point on ``[0, w_max]`` with ``2**bits - 1``
+    steps, rounded to the nearest level (post-training quantisation). At 32
+    bits: rounded to float32; above: unchanged. Returns float64 values.
+
+    Parameters
+    ----------
+    weights : array_like
+    bits : int
+    w_max : float
+    """
+    bits = _check_bits(bits, "bits")
+    weights = np.asarray(weights, dtype=float)
+    if bits > 32:
+        return weights.copy()
+    if bits == 32:
+        return weights.astype(np.float32).astype(float)
+    levels = 2**bits - 1
+    step = w_max / levels
+    return np.clip(np.round(weights / step), 0, levels) * step
+
+
+__all__ += ["quantise_weights"]

@@ -97,3 +97,13 @@ def test_bad_arguments_name_the_problem():
     with pytest.raises(ValueError, match="weight_bits must be a positive whole number"):
         memory_footprint(parameters, weight_bits=0)
     assert "total=" in repr(memory_footprint(parameters))
+
+
+def test_quantised_weights_take_two_to_the_bits_levels():
+    from spikedyn_brian.analysis.memory import quantise_weights
+
+    weights = np.array([0.0, 0.1, 0.5, 0.99, 1.0, 1.2])
+    at_2 = quantise_weights(weights, 2)  # levels 0, 1/3, 2/3, 1
+    np.testing.assert_allclose(at_2, [0.0, 0.0, 2 / 3, 1.0, 1.0, 1.0])
+    assert len(np.unique(quantise_weights(np.linspace(0, 1, 1000), 4))) == 16
+    assert quantise_weights(weights, 32)[1] == np.float32(0.1)
