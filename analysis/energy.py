@@ -460,16 +460,18 @@ class ActivityRates:
         )
 
 
+_CALIBRATION = "measured at N = 400, embedded MNIST, seed 0 (docs/results.md)"
+
 #: Rates per (variant, phase), calibrated on the measured N = 400 runs of
 #: ``docs/results.md`` (embedded MNIST, seed 0, 400 training then 100 test
 #: digits; section "Energy and memory (issue 4)"). The excitatory activity
 #: is taken as independent of N (at N = 100 and 1600 it differs by up to
 #: 25 %: ``docs/performance.md``). ASP uses Diehl & Cook's rates.
 DEFAULT_RATES = {
-    ("diehl-cook", "train"): ActivityRates(2330.0, 25.0, 1.0, 1.02, "calibration placeholder"),
-    ("diehl-cook", "inference"): ActivityRates(2330.0, 25.0, 1.0, 1.02, "calibration placeholder"),
-    ("spikedyn", "train"): ActivityRates(2305.0, 18.6, 0.0, 1.0, "calibration placeholder"),
-    ("spikedyn", "inference"): ActivityRates(2305.0, 18.6, 0.0, 1.0, "calibration placeholder"),
+    ("diehl-cook", "train"): ActivityRates(2206.5, 23.73, 1.0, 1.0325, _CALIBRATION),
+    ("diehl-cook", "inference"): ActivityRates(2276.4, 22.53, 1.0, 1.01, _CALIBRATION),
+    ("spikedyn", "train"): ActivityRates(2231.0, 17.50, 0.0, 1.0025, _CALIBRATION),
+    ("spikedyn", "inference"): ActivityRates(2279.5, 19.94, 0.0, 1.0, _CALIBRATION),
 }
 
 

@@ -452,3 +452,68 @@ def plot_confusion_matrix(counts, true_classes, predicted_classes, ax=None, norm
         else:
             bar.set_label("test samples")
     return ax
+
+
+def plot_pareto_front(energy, accuracy, memory, pareto=None, labels=None, selected=None,
+                      ax=None, title=None):
+    """Accuracy against energy per sample, marker area growing with memory.
+
+    Parameters
+    ----------
+    energy : array_like, shape (n,)
+        Energy per sample, in joules (drawn in µJ on a log axis).
+    accuracy : array_like, shape (n,)
+        Fractions in [0, 1].
+    memory : array_like, shape (n,)
+        Bytes; marker area grows with it.
+    pareto : array_like of bool, optional
+        Pareto-optimal points: filled and joined by the front's staircase.
+    labels : sequence of str, optional
+        One label per point, written next to it.
+    selected : str, optional
+        Label of the selected point: ringed.
+    ax : matplotlib.axes.Axes, optional
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    energy = np.asarray(energy, dtype=float) * 1e6
+    accuracy = np.asarray(accuracy, dtype=float)
+    memory = np.asarray(memory, dtype=float)
+    if not energy.shape == accuracy.shape == memory.shape:
+        raise ValueError(
+            f"energy, accuracy and memory must have the same shape; got {energy.shape}, "
+            f"{accuracy.shape}, {memory.shape}."
+        )
+    pareto = np.zeros(energy.shape, bool) if pareto is None else np.asarray(pareto, bool)
+    labels = _tick_labels(labels, energy.size, "labels")
+    ax = _new_axes(ax, (6.5, 4.5))
+    area = 20 + 200 * memory / max(float(memory.max()) if memory.size else 1.0, 1.0)
+    ax.scatter(energy[~pareto], accuracy[~pareto], s=area[~pareto], facecolors="none",
+               edgecolors="grey", label="dominated")
+    ax.scatter(energy[pareto], accuracy[pareto], s=area[pareto], color="C0",
+               label="Pareto front")
+    if pareto.any():
+        order = np.argsort(energy[pareto])
+        ax.step(energy[pareto][order], accuracy[pareto][order], where="post", color="C0",
+                linewidth=1)
+    for x, y, text in zip(energy, accuracy, labels):
+        ax.annotate(text, (x, y), textcoords="offset points", xytext=(5, 4),
+                    fontsize="x-small")
+    if selected is not None and selected in labels:
+        index = labels.index(selected)
+        ax.scatter([energy[index]], [accuracy[index]], s=area[index] * 2.5, facecolors="none",
+                   edgecolors="C3", linewidths=2, label=f"selected: {selected}")
+    ax.set_xscale("log")
+    ax.set_xlabel("training energy per sample (µJ, analytical)")
+    ax.set_ylabel("test accuracy")
+    ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0))
+    ax.legend(fontsize="small", loc="lower right")
+    if title is not None:
+        ax.set_title(title)
+    return ax
+
+
+__all__ += ["plot_pareto_front"]

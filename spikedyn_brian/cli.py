@@ -272,7 +272,151 @@ def build_parser():
     _add_static_mnist(protocols)
     _add_dynamic_digits(protocols)
     _add_comparison(protocols)
+    _add_model_search(protocols)
+    _add_estimate(commands)
     return parser
+
+
+def _add_model_search(subparsers):
+    from spikedyn_brian.protocols.model_search import SEARCH_VARIANTS
+
+    parser = subparsers.add_parser(
+        "model-search",
+        help="most accurate network within a memory and energy budget (Dask)",
+        description=(
+            "Constrained model search: candidates over network variant, size and weight "
+            "precision; analytical memory and energy per sample filter them; survivors are "
+            "trained and tested on a short stream as tasks on Dask (a LocalCluster using "
+            "every core, or --scheduler ADDRESS); the Pareto front over (accuracy, energy, "
+            "memory) and the selected model are written as one Dataset over 'candidate' "
+            "(netCDF) with a figure. Defaults: model_search.toml; docs/energy.md."
+        ),
+    )
+    parser.add_argument("--config", metavar="FILE.toml", help="TOML configuration to start from")
+    parser.add_argument("--variants", nargs="+", choices=SEARCH_VARIANTS, help="network variants")
+    parser.add_argument("--sizes", type=_positive_int, nargs="+", metavar="N",
+                        help="excitatory neurons of the candidates")
+    parser.add_argument("--weight-bits", type=_positive_int, nargs="+", metavar="B",
+                        help="weight precisions of the candidates")
+    parser.add_argument("--seeds", type=int, nargs="+", metavar="S", help="seeds per candidate")
+    parser.add_argument("--max-memory-kb", type=float, metavar="M",
+                        help="memory limit in kB (1 kB = 1000 bytes; 0: none)")
+    parser.add_argument("--max-energy", type=float, metavar="E",
+                        help="energy limit in joules per sample (0: none)")
+    parser.add_argument("--energy-constraint", choices=("train", "inference"),
+                        help="phase the energy limit applies to (default train)")
+    parser.add_argument("--train-samples", type=_positive_int, metavar="K")
+    parser.add_argument("--assignment-samples", type=int, metavar="A",
+                        help="training digits that label the neurons (0: all)")
+    parser.add_argument("--test-samples", type=_positive_int, metavar="M")
+    parser.add_argument("--device", choices=DEVICES, help="simulation device")
+    parser.add_argument("--data-dir", metavar="DIR", help="directory with the MNIST IDX files")
+    parser.add_argument("--scheduler", metavar="ADDRESS", help="existing Dask scheduler")
+    parser.add_argument("--workers", type=_positive_int, help="LocalCluster worker processes")
+    parser.add_argument("--out", metavar="FILE.nc", help="results file (netCDF)")
+    parser.set_defaults(handler=_run_model_search)
+
+
+#: Model-search options: (section, key) → option attribute.
+_MODEL_SEARCH_OPTIONS = {
+    ("search", "variants"): "variants",
+    ("search", "sizes"): "sizes",
+    ("search", "weight_bits"): "weight_bits",
+    ("search", "seeds"): "seeds",
+    ("search", "max_memory_kb"): "max_memory_kb",
+    ("search", "max_energy_joules_per_sample"): "max_energy",
+    ("search", "energy_constraint"): "energy_constraint",
+    ("stream", "train_samples"): "train_samples",
+    ("stream", "assignment_samples"): "assignment_samples",
+    ("stream", "test_samples"): "test_samples",
+    ("stream", "data_dir"): "data_dir",
+    ("device", "name"): "device",
+    ("dask", "scheduler"): "scheduler",
+    ("dask", "workers"): "workers",
+    ("output", "path"): "out",
+}
+
+
+def _run_model_search(args):
+    from spikedyn_brian.protocols import model_search
+
+    overrides = {}
+    for (section, key), attribute in _MODEL_SEARCH_OPTIONS.items():
+        value = getattr(args, attribute)
+        if value is not None:
+            overrides.setdefault(section, {})[key] = value
+    plan = model_search.load_plan(args.config, overrides)
+    dataset = model_search.run(plan)
+    for name in dataset.candidate.values:
+        row = dataset.sel(candidate=name)
+        accuracy = (f"accuracy {float(row.accuracy):.3f}" if bool(row.trained)
+                    else "not trained (outside the constraints)")
+        print(f"{name:24s} {int(row.memory_bytes) / 1000:9.1f} kB  "
+              f"train {float(row.train_energy_joules_per_sample) * 1e6:8.2f} µJ  "
+              f"inference {float(row.inference_energy_joules_per_sample) * 1e6:8.2f} µJ  "
+              f"{accuracy}{'  [Pareto]' if bool(row.pareto) else ''}")
+    print(f"selected: {dataset.attrs['selected'] or 'none'} ({dataset.attrs['selection_rule']})")
+    print(f"search took {dataset.attrs['search_seconds']:.0f} s on "
+          f"{dataset.attrs['dask_workers']} Dask workers")
+    print(f"results written to {plan.output.path}")
+    return 0
+
+
+def _add_estimate(commands):
+    parser = commands.add_parser(
+        "estimate",
+        help="memory and energy per training and inference sample, before simulating",
+        description=(
+            "Analytical memory (bytes) and energy per training and per inference sample of a "
+            "network, from the memory model and the operation counts at calibrated activity "
+            "rates times a per-operation energy table (default: 45 nm CMOS, Horowitz "
+            "ISSCC 2014). See docs/energy.md."
+        ),
+    )
+    parser.add_argument("--network", choices=NETWORK_VARIANTS, default="diehl-cook",
+                        help="network variant")
+    parser.add_argument("--neurons", type=_positive_int, default=400, metavar="N",
+                        help="excitatory neurons")
+    parser.add_argument("--weight-bits", type=_positive_int, default=32, metavar="B",
+                        help="bits per input weight (default 32)")
+    parser.add_argument("--state-bits", type=_positive_int, default=32, metavar="B",
+                        help="bits per neuron state variable (default 32)")
+    parser.add_argument("--energy-table", metavar="FILE.toml",
+                        help="energy per primitive operation of a platform (pJ)")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="print memory and energy per component and operation")
+    parser.set_defaults(handler=_run_estimate)
+
+
+def _run_estimate(args):
+    from spikedyn_brian.analysis import energy
+    from spikedyn_brian.models.parameters import network_parameters
+
+    table = energy.HOROWITZ_45NM
+    if args.energy_table:
+        try:
+            table = energy.EnergyTable.from_toml(args.energy_table)
+        except (OSError, ValueError) as error:
+            raise ConfigError(str(error)) from None
+    parameters = network_parameters(args.network, args.neurons)
+    memory, train, inference = energy.analytical_profile(
+        parameters, weight_bits=args.weight_bits, table=table, state_bits=args.state_bits)
+    print(f"network {args.network}, N = {args.neurons}, {args.weight_bits}-bit weights, "
+          f"{args.state_bits}-bit state")
+    print(f"memory: {memory.total_bytes} bytes ({memory.total_bytes / 1000:.1f} kB)")
+    if args.breakdown:
+        for component, nbytes in memory.by_component().items():
+            print(f"  {component:24s} {nbytes:12d} bytes")
+    for label, estimate in (("training", train), ("inference", inference)):
+        print(f"energy per {label} sample: {estimate.joules:.4e} J "
+              f"({estimate.joules * 1e6:.2f} µJ)")
+        if args.breakdown:
+            for name, joules in estimate.joules_by_operation.items():
+                if joules:
+                    print(f"  {name:24s} {estimate.counts.per_sample[name]:14.1f} ops "
+                          f"{joules * 1e6:10.3f} µJ")
+    print(f"energy table: {table.name}; operation counts from {train.counts.source}")
+    return 0
 
 
 def main(argv=None):

@@ -208,3 +208,19 @@ def test_task_labels_from_the_stored_classes():
                                          np.array([[0, 1], [2, 3], [4, 5]])))
     assert continual_figures.task_labels(pairs) == ["0,1", "2,3", "4,5"]
     assert continual_figures.task_labels(synthetic_comparison()) == ["0", "1", "2"]
+
+
+def test_pareto_front_plot_marks_front_and_selection():
+    ax = Figure().add_subplot()
+    returned = plots.plot_pareto_front(
+        [1e-4, 5e-5, 2e-4], [0.8, 0.7, 0.75], [1e6, 2e5, 1e6], pareto=[True, True, False],
+        labels=["a", "b", "c"], selected="a", ax=ax)
+    assert returned is ax
+    assert ax.get_xscale() == "log"
+    legend = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert legend == ["dominated", "Pareto front", "selected: a"]
+    # The front's staircase joins the two front points in order of energy (µJ).
+    (line,) = ax.get_lines()
+    np.testing.assert_allclose(line.get_xdata(), [50.0, 100.0])
+    with pytest.raises(ValueError, match="same shape"):
+        plots.plot_pareto_front([1.0], [0.5, 0.6], [1.0], ax=Figure().add_subplot())
