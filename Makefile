@@ -2,11 +2,13 @@
 #   make demo   train a 400-neuron Diehl & Cook network on the embedded MNIST digits and test it
 #   make test   run the test suite
 VENV ?= .venv
+GENN_VENV ?= .venv-genn
 PYTHON ?=
+PYTHON311 ?= $(shell command -v python3.11 || ls $$HOME/.pyenv/versions/3.11*/bin/python 2>/dev/null | tail -1)
 PYTHON312 := $(shell PYTHON="$(PYTHON)" scripts/find_python312.sh)
 DEMO_OUT ?= results/static_mnist_diehl_cook_400.nc
 
-.PHONY: demo test venv clean-venv
+.PHONY: demo test venv genn-venv clean-venv
 
 venv: $(VENV)/.installed
 
@@ -14,7 +16,17 @@ $(VENV)/.installed: setup.py
 	@test -n "$(PYTHON312)" || (scripts/find_python312.sh; exit 1)
 	"$(PYTHON312)" -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -e ".[test]"
+	$(VENV)/bin/python -m pip install --quiet -e ".[test,cuda]"
+	@touch $@
+
+# The GeNN device: brian2genn 1.7 needs brian2 < 2.6 (Python 3.11, numpy < 2).
+genn-venv: $(GENN_VENV)/.installed
+
+$(GENN_VENV)/.installed: setup.py
+	@test -n "$(PYTHON311)" || (echo "make genn-venv needs Python 3.11 (python3.11 or pyenv)"; exit 1)
+	"$(PYTHON311)" -m venv $(GENN_VENV)
+	$(GENN_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(GENN_VENV)/bin/python -m pip install --quiet -e ".[test,genn]"
 	@touch $@
 
 demo: venv
@@ -22,8 +34,11 @@ demo: venv
 		--train-samples 4000 --test-samples 1000 --device cpp_standalone --seed 0 \
 		--out $(DEMO_OUT)
 
+# The genn environment is built when Python 3.11 is there (pip only, about a
+# minute); without it the genn tests are skipped with the reason.
 test: venv
+	@$(MAKE) --no-print-directory genn-venv || echo "no genn environment: genn tests will be skipped"
 	$(VENV)/bin/python -m pytest
 
 clean-venv:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(GENN_VENV)

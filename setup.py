@@ -23,7 +23,9 @@ setup(
         "SpikeDyn (Putra & Shafique, DAC 2021) and the Diehl & Cook 2015 baseline "
         "in Brian2: unsupervised, continual digit learning with a compiled engine"
     ),
-    python_requires=">=3.12",
+    # Python 3.11 only for the GeNN environment (brian2genn needs brian2 < 2.6,
+    # numpy < 2): `make genn-venv`. Everything else runs on Python >= 3.12.
+    python_requires=">=3.11",
     packages=[
         "spikedyn_brian",
         "spikedyn_brian.models",
@@ -38,8 +40,10 @@ setup(
     },
     package_data={"spikedyn_brian.protocols": ["*.toml"]},
     install_requires=[
-        "brian2==2.10.1",
-        "numpy>=1.26,<2.4",
+        "brian2==2.10.1; python_version >= '3.12'",
+        "brian2>=2.5.4,<2.6; python_version < '3.12'",
+        "numpy>=1.26,<2.4; python_version >= '3.12'",
+        "numpy>=1.26,<2; python_version < '3.12'",
         "scipy>=1.11",
         "xarray>=2024.1",
         "netCDF4>=1.6",
@@ -50,6 +54,10 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=8", "nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6.29"],
+        # brian2cuda pins brian2 == 2.10.1; curand comes from NVIDIA's wheel.
+        "cuda": ["brian2cuda==1.0b1", "nvidia-curand>=10.3"],
+        # In the Python 3.11 environment of `make genn-venv` only.
+        "genn": ["brian2genn==1.7.0; python_version < '3.12'", "cython<3.1"],
     },
     entry_points={"console_scripts": ["spikedyn = spikedyn_brian.cli:main"]},
 )

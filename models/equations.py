@@ -26,6 +26,7 @@ __all__ = [
     "presentation_controller",
     "input_synapses",
     "SLOT_EVENT_ORDER",
+    "END_OF_STREAM_MODES",
 ]
 
 #: Order (``when='start'``) of the operations run once per presentation slot.
@@ -258,18 +259,32 @@ def poisson_input(network):
     )
 
 
-def presentation_controller(network):
+#: How a stream ends: ``'stop'`` ends the run through the ``stop_at``
+#: function (runtime, C++ standalone); ``'idle'`` keeps the run going for its
+#: fixed duration with the inputs silent (devices without a stop function:
+#: GeNN, CUDA; ``docs/models.md``, section Devices).
+END_OF_STREAM_MODES = ("stop", "idle")
+
+
+def presentation_controller(network, end_of_stream="stop"):
     """The one-neuron controller that sequences a stream inside the simulation.
 
     At the start of each slot (presentation + rest) it decides whether the
     previous presentation is accepted (``count >= minimum_spikes`` or the
     intensity reached its cap): then it advances ``index`` and resets the
-    intensity, else it presents the same sample again at intensity + 1. It
-    stops the simulation when ``index`` reaches ``n_stream``. Normalisation
-    and decay happen before every training presentation (``normalise_now``).
-
-    ``stop_at`` is a Brian2 `Function` added by the engine.
+    intensity, else it presents the same sample again at intensity + 1. When
+    ``index`` reaches ``n_stream`` it stops the simulation
+    (``end_of_stream='stop'``; ``stop_at`` is a Brian2 `Function` added by the
+    engine) or idles (``'idle'``): the intensity stays 0, so the inputs are
+    silent, ``index`` stays at ``n_stream`` and nothing is normalised or
+    learned until the run's fixed duration is over. Normalisation and decay
+    happen before every training presentation (``normalise_now``).
     """
+    if end_of_stream not in END_OF_STREAM_MODES:
+        raise ValueError(
+            f"end_of_stream must be one of {', '.join(END_OF_STREAM_MODES)}, "
+            f"got {end_of_stream!r}"
+        )
     inputs = network.inputs
     equations = Equations(
         "index : integer\n"
@@ -294,8 +309,13 @@ def presentation_controller(network):
         "slot_start = t\n"
         "started = 1\n"
         "normalise_now = plastic*int(index < n_stream)\n"
-        "stopped = stop_at(int(index >= n_stream))"
     )
+    if end_of_stream == "stop":
+        slot_code += "stopped = stop_at(int(index >= n_stream))"
+    else:
+        # A zero intensity never reaches the cap and draws no input spike, so
+        # the controller stays here: index == n_stream, intensity 0.
+        slot_code += "stopped = int(index >= n_stream)\nintensity = intensity*(1 - stopped)"
     return ModelDescription(
         equations=equations,
         namespace={

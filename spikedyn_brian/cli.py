@@ -249,6 +249,66 @@ def _run_comparison(args):
     return 0
 
 
+def _add_codegen(commands):
+    from spikedyn_brian.devices import STANDALONE_DEVICES
+
+    parser = commands.add_parser(
+        "codegen",
+        help="write the generated project of a training stream (no compiling, no running)",
+        description=(
+            "Writes the project that a standalone device generates for a training stream "
+            "of the network to DIR, without compiling or running it: this is how code is "
+            "handed to a GPU machine. cpp_standalone and cuda projects take the pixels, "
+            "weights, thresholds and seed through Brian2's run_args; a genn project "
+            "(generated in the environment of `make genn-venv`) holds them as initial "
+            "values. See docs/models.md (Devices)."
+        ),
+    )
+    parser.add_argument("--device", choices=STANDALONE_DEVICES, required=True,
+                        help="standalone device")
+    parser.add_argument("--network", choices=NETWORK_VARIANTS, help="network variant")
+    parser.add_argument("--neurons", type=_positive_int, metavar="N", help="excitatory neurons")
+    parser.add_argument("--out", metavar="DIR", required=True, help="project directory")
+    parser.add_argument("--config", metavar="FILE.toml", help="TOML configuration to start from")
+    parser.add_argument("--stream-samples", type=_positive_int, metavar="K",
+                        help="samples one run presents (default: device.chunk_samples)")
+    parser.add_argument("--seed", type=int, default=0, metavar="S",
+                        help="seed of the initial weights of a genn project")
+    parser.add_argument("--slots-per-sample", type=float, metavar="R",
+                        help="slot budget of genn/cuda runs (default 1.5)")
+    parser.add_argument("--compute-capability", type=float, metavar="X.Y",
+                        help="cuda: GPU architecture (default 9.0, H100)")
+    parser.add_argument("--gpu-id", type=int, metavar="ID", help="cuda: GPU to run on (default 0)")
+    parser.set_defaults(handler=_run_codegen)
+
+
+def _run_codegen(args):
+    from spikedyn_brian.devices import CudaOptions, DeviceError
+    from spikedyn_brian.engine import generate_project
+    from spikedyn_brian.protocols import static_mnist
+
+    overrides = {"network": {}}
+    if args.network:
+        overrides["network"]["variant"] = args.network
+    if args.neurons:
+        overrides["network"]["n_neurons"] = args.neurons
+    experiment = load_experiment(args.config or static_mnist.DEFAULT_CONFIG, overrides)
+    capacity = args.stream_samples or experiment.device.chunk_samples
+    try:
+        directory = generate_project(
+            experiment.network, args.device, args.out, stream_capacity=capacity,
+            seed=args.seed, slots_per_sample=args.slots_per_sample,
+            cuda_options=CudaOptions(args.gpu_id, args.compute_capability),
+        )
+    except DeviceError as error:
+        print(f"spikedyn: error: {error}", file=sys.stderr)
+        return 2
+    print(f"{args.device} project of a {capacity}-sample training stream of "
+          f"{experiment.network.variant} (N = {experiment.network.n_neurons}) written to "
+          f"{directory} (not compiled)")
+    return 0
+
+
 def build_parser():
     """The argument parser of ``spikedyn``."""
     parser = argparse.ArgumentParser(
@@ -262,7 +322,9 @@ def build_parser():
             "  spikedyn run static-mnist --network {diehl-cook,spikedyn} --neurons N \\\n"
             "      --train-samples K --test-samples M --device {runtime,cpp_standalone} \\\n"
             "      --seed S [--data-dir DIR] --out FILE.nc\n"
-            "'spikedyn run static-mnist --help' lists every option."
+            "'spikedyn run static-mnist --help' lists every option.\n"
+            "  spikedyn codegen --device {cpp_standalone,genn,cuda} --network NET \\\n"
+            "      --neurons N --out DIR   (generated project, not compiled)"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -274,6 +336,7 @@ def build_parser():
     _add_comparison(protocols)
     _add_model_search(protocols)
     _add_estimate(commands)
+    _add_codegen(commands)
     return parser
 
 

@@ -8,14 +8,18 @@ values, its length, the learning flag, the learned state and the random seed
 are handed to the binary through Brian2's ``run_args``. A stream longer than
 the build's capacity runs as several chunks, each one checkpointable. On the
 ``runtime`` device the same network is built per stream and run by Brian2's
-Python runtime (for debugging). Results come out of the same code
-(`_collect`) on every device.
+Python runtime (for debugging). On ``cuda`` (brian2cuda) the build works as on
+``cpp_standalone`` but its run has a fixed slot budget (the controller idles
+once the stream is done); ``genn`` (brian2genn, no ``run_args``) builds one
+project per stream. Results come out of the same code (`_collect`) on every
+device; device-specific knowledge lives in :mod:`spikedyn_brian.devices`.
 """
 
 import fcntl
 import gc
 import hashlib
 import json
+import math
 import os
 import shutil
 import time
@@ -28,14 +32,23 @@ import brian2
 from brian2 import second, prefs, set_device
 from brian2.devices.device import get_device
 
-from spikedyn_brian.models.equations import learned_synapse_variables
+from spikedyn_brian import devices
+from spikedyn_brian.devices import DEVICES, FIXED_DURATION_DEVICES
+from spikedyn_brian.models.equations import learned_synapse_variables, presentation_slot
 from spikedyn_brian.models.parameters import as_dict
 from spikedyn_brian.network import build_network, initial_weights
 
-__all__ = ["DEVICES", "LearnedState", "StreamResult", "Engine"]
+__all__ = ["DEVICES", "LearnedState", "StreamResult", "Engine", "generate_project"]
 
-#: Devices the engine can run on (GPU devices: see issue 5).
-DEVICES = ("runtime", "cpp_standalone")
+#: Default slot budget of fixed-duration devices (GeNN, CUDA): slots per
+#: sample of a build's capacity. Digits mostly take 1.0–1.05 slots
+#: (``docs/performance.md``); a stream that needs more fails with an error
+#: naming ``slots_per_sample``.
+DEFAULT_SLOTS_PER_SAMPLE = 1.5
+
+#: Wall-clock seconds between two looks of the CUDA host loop at the
+#: controller's ``stopped`` flag (an early end of the fixed-duration run).
+CUDA_STOP_CHECK_SECONDS = 0.05
 
 #: gcc flags of the compiled program. Brian2's defaults add
 #: ``-fno-finite-math-only``, which hides glibc's vectorised ``exp`` from gcc,
@@ -159,7 +172,10 @@ class Engine:
     Parameters
     ----------
     parameters : NetworkParameters
-    device : {'runtime', 'cpp_standalone'}
+    device : {'runtime', 'cpp_standalone', 'genn', 'cuda'}
+        ``genn`` and ``cuda`` need their packages and hardware
+        (:mod:`spikedyn_brian.devices`); a clear `devices.DeviceError` is
+        raised before anything is built when they are missing.
     build_root : str or Path, optional
         Where compiled builds live (default ``$SPIKEDYN_BUILD_DIR`` or
         ``~/.cache/spikedyn_brian/builds``); one subdirectory per configuration.
@@ -170,6 +186,18 @@ class Engine:
         OpenMP threads of the compiled program (0: no OpenMP).
     runtime_target : str
         Brian2 code generation target of the runtime device.
+    slots_per_sample : float
+        Slot budget of fixed-duration devices (``genn``, ``cuda``): a run
+        lasts ``ceil(slots_per_sample * chunk_samples) + 1`` slots.
+    cuda_options : devices.CudaOptions, optional
+        GPU id and compute capability of a ``cuda`` build.
+    use_gpu : bool
+        ``genn`` only: GeNN's CUDA backend (True) or its single-threaded CPU
+        backend (False).
+    formulation : {None, 'genn'}
+        ``runtime`` only: build the network as formulated for GeNN (no linked
+        variables, one clock, fixed duration with an idling controller), to
+        check that formulation against the standard one without GeNN.
     """
 
     def __init__(
@@ -181,12 +209,29 @@ class Engine:
         threads=0,
         runtime_target="numpy",
         profile=False,
+        slots_per_sample=DEFAULT_SLOTS_PER_SAMPLE,
+        cuda_options=None,
+        use_gpu=False,
+        formulation=None,
     ):
         if device not in DEVICES:
             raise ValueError(
                 f"device {device!r} is not supported by this engine; choose one of "
                 f"{', '.join(DEVICES)}"
             )
+        if device in FIXED_DURATION_DEVICES:
+            devices.import_device_package(device)
+            devices.check_formulation(parameters, device)
+            devices.check_can_run(device, use_gpu=use_gpu)
+        self.slots_per_sample = float(slots_per_sample)
+        self.cuda_options = cuda_options or devices.CudaOptions()
+        self.use_gpu = bool(use_gpu)
+        if formulation not in (None, "genn") or (formulation and device != "runtime"):
+            raise ValueError(
+                f"formulation {formulation!r} is not available on device {device!r}: "
+                "only the runtime device runs the 'genn' formulation"
+            )
+        self.formulation = formulation
         if int(chunk_samples) < 1:
             raise ValueError(f"chunk_samples must be >= 1, got {chunk_samples!r}")
         self.parameters = parameters
@@ -203,7 +248,8 @@ class Engine:
         self.build_directory = None
         self.build_seconds = None
         self._network = None
-        if device == "cpp_standalone":
+        self._genn_builds = 0
+        if device in ("cpp_standalone", "cuda"):
             self._build_standalone()
 
     def __repr__(self):
@@ -216,10 +262,13 @@ class Engine:
 
     # ------------------------------------------------------------------ build
     def _build_standalone(self):
-        key = parameters_hash(
-            self.parameters, (self.chunk_samples, self.threads, self.profile, brian2.__version__)
-        )
-        self.build_directory = self.build_root / f"{self.parameters.variant}-{key}"
+        extra = (self.chunk_samples, self.threads, self.profile, brian2.__version__)
+        name = self.parameters.variant
+        if self.device_name == "cuda":
+            extra += ("cuda", self.slots_per_sample, self.cuda_options.compute_capability)
+            name += "-cuda"
+        key = parameters_hash(self.parameters, extra)
+        self.build_directory = self.build_root / f"{name}-{key}"
         self.build_directory.mkdir(parents=True, exist_ok=True)
         # Brian2 suffixes the name of a code object whose name a live object
         # still holds; collect dead networks first, so that the generated code
@@ -228,12 +277,13 @@ class Engine:
         brian2.device.reinit()
         gc.collect()
         brian2.device.activate()
-        set_device("cpp_standalone", build_on_run=False, directory=str(self.build_directory))
         # Keep this engine's own device object: another engine may activate
         # a new device later in the same process.
-        self._device = get_device()
-        prefs.devices.cpp_standalone.openmp_threads = self.threads
-        prefs.codegen.cpp.extra_compile_args_gcc = list(COMPILER_FLAGS)
+        self._device = devices.activate(
+            self.device_name, self.build_directory, COMPILER_FLAGS, self.cuda_options
+        )
+        if self.device_name == "cpp_standalone":
+            prefs.devices.cpp_standalone.openmp_threads = self.threads
         start = time.perf_counter()
         # Several processes (Dask workers) may build the same configuration:
         # one builds, the others wait and find the object files up to date.
@@ -251,25 +301,38 @@ class Engine:
         self._nonce = uuid.uuid4().int % 2**52
         self.results_directory = f"results-{os.getpid()}-{self._nonce:x}"
 
-    def _generate_and_compile(self):
+    def _generate_and_compile(self, compile=True):
         # One spare stimulus row holds a per-engine nonce (never presented):
         # Brian2 names run_args files by the MD5 of their content, so the
         # nonce keeps processes sharing a build from sharing (and deleting)
         # each other's stimulus files.
-        net = build_network(self.parameters, self.chunk_samples + 1)
-        self._device.apply_run_args()
+        net = build_network(self.parameters, self.chunk_samples + 1, device=self.device_name)
         seed_array = self._device.get_array_name(net.controller.variables["random_seed"])
-        n_generators = max(self.threads, 1)
-        self._device.insert_code(
-            "main",
-            f"for (int _i=0; _i<{n_generators}; _i++) "
-            f"brian::_random_generators[_i].seed((unsigned long){seed_array}[0] * 1000003UL + _i);",
-        )
-        net.network.run(_MAXIMUM_RUN_DURATION, namespace={}, profile=self.profile)
+        if self.device_name == "cuda":
+            _prepare_cuda_run(self._device, net, seed_array)
+            net.network.run(
+                self.run_duration(self.chunk_samples), namespace={}, profile=self.profile,
+                report=_cuda_stop_check(self._device, net),
+                report_period=CUDA_STOP_CHECK_SECONDS * second,
+            )
+        else:
+            self._device.apply_run_args()
+            n_generators = max(self.threads, 1)
+            self._device.insert_code(
+                "main",
+                f"for (int _i=0; _i<{n_generators}; _i++) brian::_random_generators[_i]"
+                f".seed((unsigned long){seed_array}[0] * 1000003UL + _i);",
+            )
+            net.network.run(_MAXIMUM_RUN_DURATION, namespace={}, profile=self.profile)
         self._device.build(
-            directory=str(self.build_directory), compile=True, run=False, with_output=False
+            directory=str(self.build_directory), compile=compile, run=False, with_output=False
         )
         return net
+
+    def run_duration(self, capacity):
+        """Fixed run duration of a ``genn``/``cuda`` build holding ``capacity`` samples."""
+        slots = math.ceil(self.slots_per_sample * capacity) + 1
+        return slots * presentation_slot(self.parameters)
 
     def close(self):
         """Remove this engine's results directory (the build stays cached)."""
@@ -328,7 +391,7 @@ class Engine:
             )
         if len(images) == 0:
             raise ValueError("the stream is empty: give at least one image")
-        chunk = self.chunk_samples if self.device_name == "cpp_standalone" else len(images)
+        chunk = self.chunk_samples if self.device_name in ("cpp_standalone", "cuda") else len(images)
         parts = []
         state = state.copy()
         for first in range(0, len(images), chunk):
@@ -358,8 +421,10 @@ class Engine:
         return (int(seed) * 7919 + int(first)) % (2**31 - 1)
 
     def _run_chunk(self, images, state, plastic, seed, first):
-        if self.device_name == "cpp_standalone":
+        if self.device_name in ("cpp_standalone", "cuda"):
             return self._run_chunk_standalone(images, state, plastic, seed, first)
+        if self.device_name == "genn":
+            return self._run_chunk_genn(images, state, plastic, first)
         return self._run_chunk_runtime(images, state, plastic, seed, first)
 
     def _run_chunk_standalone(self, images, state, plastic, seed, first):
@@ -405,23 +470,53 @@ class Engine:
                 variable.size = (0, size[1])
         return self._collect(n, elapsed)
 
+    def _run_chunk_genn(self, images, state, plastic, first):
+        """GeNN: one project per stream, data set before the run (no run_args).
+
+        GeNN draws the Poisson inputs with its own generator, which Brian2's
+        seed does not reach: the same seed does not give the same input
+        spikes as on the other devices.
+        """
+        brian2.device.reinit()
+        gc.collect()
+        brian2.device.activate()
+        directory = self.build_root / f"{self.parameters.variant}-genn-{os.getpid()}-{first}"
+        self._genn_builds += 1
+        self._device = devices.activate("genn", directory, use_gpu=self.use_gpu)
+        self.build_directory = directory
+        net = _genn_network(self.parameters, images, state, plastic)
+        self._network = net
+        net.network.run(self.run_duration(len(images)), namespace={})
+        start = time.perf_counter()
+        self._device.build(
+            directory=str(directory), compile=True, run=True, use_GPU=self.use_gpu,
+            with_output=False,
+        )
+        elapsed = time.perf_counter() - start
+        return self._collect(len(images), elapsed)
+
     def _run_chunk_runtime(self, images, state, plastic, seed, first):
         brian2.device.reinit()
         brian2.device.activate()
         set_device("runtime")
         prefs.codegen.target = self.runtime_target
         brian2.seed(self._chunk_seed(seed, first))
-        net = build_network(self.parameters, len(images), stimulus_values=images)
-        net.controller.n_stream = len(images)
-        net.controller.plastic = float(plastic)
-        net.excitatory.plastic = float(plastic)
-        net.input_synapses.w = state.weights
-        net.excitatory.theta = state.theta * brian2.volt
-        for name, values in state.synapses.items():
-            setattr(net.input_synapses, name, values)
+        if self.formulation == "genn":
+            net = _genn_network(self.parameters, images, state, plastic)
+            duration = self.run_duration(len(images))
+        else:
+            net = build_network(self.parameters, len(images), stimulus_values=images)
+            net.controller.n_stream = len(images)
+            net.controller.plastic = float(plastic)
+            net.excitatory.plastic = float(plastic)
+            net.input_synapses.w = state.weights
+            net.excitatory.theta = state.theta * brian2.volt
+            for name, values in state.synapses.items():
+                setattr(net.input_synapses, name, values)
+            duration = _MAXIMUM_RUN_DURATION
         self._network = net
         start = time.perf_counter()
-        net.network.run(_MAXIMUM_RUN_DURATION, namespace={}, profile=self.profile)
+        net.network.run(duration, namespace={}, profile=self.profile)
         elapsed = time.perf_counter() - start
         return self._collect(len(images), elapsed)
 
@@ -454,9 +549,16 @@ class Engine:
         accepted[slot_index[last_slot]] = last_slot  # later slots overwrite earlier ones
         if np.any(accepted < 0):
             missing = int(np.sum(accepted < 0))
+            hint = ""
+            if self.device_name in FIXED_DURATION_DEVICES or self.formulation:
+                hint = (
+                    f" ({n_slots} slots, the fixed budget of a {self.device_name} run; "
+                    "give the Engine a larger slots_per_sample, e.g. "
+                    f"{2 * self.slots_per_sample:g})"
+                )
             raise RuntimeError(
                 f"{missing} of {n_samples} samples were never presented: the run ended "
-                "before the stream did"
+                f"before the stream did{hint}"
             )
         state = LearnedState(
             weights=np.asarray(net.input_synapses.w[:], dtype=float).copy(),
@@ -477,3 +579,119 @@ class Engine:
             input_spikes_total=int(net.controller.input_spike_total[0]),
             inhibitory_spikes_total=int(net.controller.inhibitory_spike_total[0]),
         )
+
+
+def _genn_network(parameters, images, state, plastic):
+    """The network of one GeNN stream, with its data as initial values."""
+    net = build_network(parameters, len(images), stimulus_values=images, device="genn")
+    net.controller.n_stream = len(images)
+    net.controller.plastic = float(plastic)
+    net.excitatory.plastic = float(plastic)
+    net.input_synapses.w = state.weights
+    net.excitatory.theta = state.theta * brian2.volt
+    for name, values in state.synapses.items():
+        setattr(net.input_synapses, name, values)
+    return net
+
+
+def _prepare_cuda_run(device, net, seed_array):
+    """Per-run seed on brian2cuda (its main has no ``apply_run_args`` slot).
+
+    The ``run_args`` values are applied before the network run; applying them
+    once more just before seeding lets the seed come from ``run_args`` too.
+    """
+    device.insert_code(
+        "before_network_run",
+        "set_from_command_line(args);\n"
+        f"random_number_buffer.set_seed((unsigned long long){seed_array}[0] * 1000003ULL);",
+    )
+
+
+def _cuda_stop_check(device, net):
+    """C++ body of the report function that ends a CUDA run early.
+
+    Brian2CUDA calls the report function from its host loop every
+    `CUDA_STOP_CHECK_SECONDS` of wall-clock time; it copies the controller's
+    ``stopped`` flag from the GPU and sets the network's stop flag, so a run
+    ends at most that much wall-clock time after its stream, well before its
+    fixed slot budget. The stream's results do not depend on when it ends:
+    after the stream the controller idles.
+    """
+    stopped = device.get_array_name(net.controller.variables["stopped"], access_data=False)
+    return (
+        "int32_t _spikedyn_stopped = 0;\n"
+        f"cudaMemcpy(&_spikedyn_stopped, brian::dev{stopped}, sizeof(int32_t), "
+        "cudaMemcpyDeviceToHost);\n"
+        "if (_spikedyn_stopped) Network::_globally_stopped = true;"
+    )
+
+
+def generate_project(
+    parameters, device, directory, stream_capacity=1000, seed=0, slots_per_sample=None,
+    cuda_options=None, use_gpu=False,
+):
+    """Write the generated project of a training stream without compiling or running it.
+
+    Parameters
+    ----------
+    parameters : NetworkParameters
+    device : {'cpp_standalone', 'genn', 'cuda'}
+    directory : str or Path
+        Where the project is written (created).
+    stream_capacity : int
+        Samples one run of the project presents (``cpp_standalone`` and ``cuda``
+        take the pixels through ``run_args``; ``genn``, which has none, holds
+        zero pixels in its stimulus table, to be replaced by the user).
+    seed : int
+        Seed of the initial weights written into the project.
+    slots_per_sample : float, optional
+        Slot budget of fixed-duration devices (default
+        `DEFAULT_SLOTS_PER_SAMPLE`).
+
+    Returns
+    -------
+    Path
+        The project directory.
+    """
+    if device not in devices.STANDALONE_DEVICES:
+        raise devices.DeviceError(
+            f"device {device!r} generates no project; choose one of "
+            f"{', '.join(devices.STANDALONE_DEVICES)}"
+        )
+    devices.import_device_package(device)
+    devices.check_formulation(parameters, device)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    engine = Engine.__new__(Engine)
+    engine.parameters = parameters
+    engine.device_name = device
+    engine.chunk_samples = int(stream_capacity)
+    engine.threads = 0
+    engine.profile = False
+    engine.slots_per_sample = float(slots_per_sample or DEFAULT_SLOTS_PER_SAMPLE)
+    engine.cuda_options = cuda_options or devices.CudaOptions()
+    engine.build_directory = directory
+    brian2.device.reinit()
+    gc.collect()
+    brian2.device.activate()
+    engine._device = devices.activate(
+        device, directory, COMPILER_FLAGS, engine.cuda_options, use_gpu=use_gpu
+    )
+    try:
+        if device == "genn":
+            images = np.zeros((int(stream_capacity), parameters.n_inputs))
+            state = engine.initial_state(seed)
+            net = _genn_network(parameters, images, state, plastic=True)
+            net.network.run(engine.run_duration(len(images)), namespace={})
+            engine._device.build(
+                directory=str(directory), compile=False, run=False, use_GPU=use_gpu,
+                with_output=False,
+            )
+        else:
+            # Pixels, weights, thresholds and the seed come through run_args.
+            engine._generate_and_compile(compile=False)
+    finally:
+        brian2.device.reinit()
+        brian2.device.activate()
+        set_device("runtime")
+    return directory

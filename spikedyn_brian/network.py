@@ -7,6 +7,7 @@ so a compiled program runs a stream without a Python round trip per sample.
 
 import numpy as np
 from brian2 import (
+    Equations,
     Function,
     Network,
     NeuronGroup,
@@ -14,13 +15,16 @@ from brian2 import (
     StateMonitor,
     Synapses,
     TimedArray,
+    defaultclock,
     linked_var,
     ms,
     mV,
     second,
 )
 from brian2.core.magic import stop as _stop_runtime_network
+from brian2.equations.equations import SingleEquation
 
+from spikedyn_brian import devices
 from spikedyn_brian.models import equations as model_equations
 
 __all__ = ["SpikingNetwork", "build_network", "stop_at"]
@@ -71,16 +75,32 @@ class SpikingNetwork:
     stimulus : brian2.TimedArray
         Pixel values, one row per stream position, ``stream_capacity`` rows.
     spike_monitor, slot_monitor : SpikeMonitor, StateMonitor
+    device : str
+        The device the network is formulated for (``devices.DEVICES``):
+        ``genn`` has no linked variables, one clock and no custom events,
+        ``cuda`` sums weights with atomic additions; fixed-duration devices
+        idle at the end of a stream (``docs/models.md``, section Devices).
     """
 
-    def __init__(self, parameters, stream_capacity, seed_weights, stimulus_values=None):
+    def __init__(
+        self, parameters, stream_capacity, seed_weights, stimulus_values=None,
+        device="cpp_standalone",
+    ):
         self.parameters = parameters
         self.stream_capacity = int(stream_capacity)
+        self.device = device
         p = parameters
         dt = model_equations.time_step(p)
         slot = model_equations.presentation_slot(p)
         self.slot_duration = slot
         objects = []
+        genn = device == "genn"
+        if genn:
+            # brian2genn supports one clock only: every group on defaultclock.
+            defaultclock.dt = dt
+            clock = {}
+        else:
+            clock = {"dt": dt}
 
         if stimulus_values is None:
             stimulus_values = np.zeros((self.stream_capacity, p.n_inputs))
@@ -88,13 +108,17 @@ class SpikingNetwork:
             np.asarray(stimulus_values, dtype=float), dt=1 * second, name="stimulus"
         )
 
-        controller_model = model_equations.presentation_controller(p)
+        end_of_stream = devices.end_of_stream_mode(device)
+        controller_model = model_equations.presentation_controller(p, end_of_stream)
+        controller_namespace = dict(controller_model.namespace)
+        if end_of_stream == "stop":
+            controller_namespace["stop_at"] = stop_at
         self.controller = NeuronGroup(
             1,
             controller_model.equations,
-            namespace=dict(controller_model.namespace, stop_at=stop_at),
-            dt=dt,
+            namespace=controller_namespace,
             name="controller",
+            **clock,
         )
         code, when = controller_model.events["slot"]
         self.controller.run_regularly(
@@ -107,25 +131,32 @@ class SpikingNetwork:
         objects.append(self.controller)
 
         input_model = model_equations.poisson_input(p)
+        spike_code, spike_when = input_model.events["spike"]
         self.inputs = NeuronGroup(
             p.n_inputs,
-            input_model.equations,
+            _without_links(input_model.equations) if genn else input_model.equations,
             threshold=input_model.threshold,
+            # GeNN has no custom events; its synapses run after the neuron
+            # update (reset included), so the trace is set before them too.
+            reset=spike_code if genn else None,
             namespace=dict(input_model.namespace, stimulus=self.stimulus),
             method=input_model.method,
-            dt=dt,
             name="inputs",
+            **clock,
         )
-        self.inputs.sample = linked_var(self.controller, "index", index=np.zeros(p.n_inputs, int))
-        self.inputs.intensity = linked_var(
-            self.controller, "intensity", index=np.zeros(p.n_inputs, int)
-        )
-        self.inputs.slot_start = linked_var(
-            self.controller, "slot_start", index=np.zeros(p.n_inputs, int)
-        )
+        controller_values = {"sample": "index", "intensity": "intensity",
+                             "slot_start": "slot_start"}
+        if genn:
+            # As on GeNN, where the neuron update (reset included) precedes
+            # the synapse update: the trace is set before the synapses run.
+            self.inputs.resetter["spike"].when = spike_when
+            objects.append(self._broadcast(self.inputs, controller_values, slot))
+        else:
+            for name, source in controller_values.items():
+                setattr(self.inputs, name, linked_var(
+                    self.controller, source, index=np.zeros(p.n_inputs, int)))
+            self.inputs.run_on_event("spike", spike_code, when=spike_when)
         self.inputs.next_spike = 1e9 * second
-        code, when = input_model.events["spike"]
-        self.inputs.run_on_event("spike", code, when=when)
         code, when = input_model.events["slot"]
         self.inputs.run_regularly(
             code,
@@ -140,7 +171,7 @@ class SpikingNetwork:
         syn_model = model_equations.input_synapses(p)
         self.excitatory = NeuronGroup(
             p.n_neurons,
-            exc_model.equations,
+            _without_links(exc_model.equations) if genn else exc_model.equations,
             threshold=exc_model.threshold,
             reset=exc_model.reset,
             refractory=exc_model.refractory,
@@ -149,13 +180,18 @@ class SpikingNetwork:
                 exc_model.namespace,
                 normalisation_total=syn_model.namespace["normalisation_total"],
             ),
-            dt=dt,
             name="excitatory",
+            **clock,
         )
-        zeros_n = np.zeros(p.n_neurons, int)
-        self.excitatory.normalise_now = linked_var(self.controller, "normalise_now", index=zeros_n)
+        controller_values = {"normalise_now": "normalise_now"}
         if "intensity" in self.excitatory.equations.names:
-            self.excitatory.intensity = linked_var(self.controller, "intensity", index=zeros_n)
+            controller_values["intensity"] = "intensity"
+        if genn:
+            objects.append(self._broadcast(self.excitatory, controller_values, slot))
+        else:
+            zeros_n = np.zeros(p.n_neurons, int)
+            for name, source in controller_values.items():
+                setattr(self.excitatory, name, linked_var(self.controller, source, index=zeros_n))
         # Every stream (and chunk) starts from rest: a neuron that has not
         # fired yet may fire at once (timer past its threshold).
         self.excitatory.v = p.excitatory.v_rest_mV * mV
@@ -191,6 +227,8 @@ class SpikingNetwork:
                 when=when,
                 order=model_equations.SLOT_EVENT_ORDER[event],
                 name=f"input_synapses_{event}",
+                # CUDA runs synapse code in parallel: the column sums need atomics.
+                codeobj_class=_cuda_atomics_class() if device == "cuda" else None,
             )
         if p.plasticity.max_input_delay_ms > 0:
             rng = np.random.default_rng(seed_weights + 1)
@@ -209,8 +247,8 @@ class SpikingNetwork:
                 refractory=inh_model.refractory,
                 method=inh_model.method,
                 namespace=inh_model.namespace,
-                dt=dt,
                 name="inhibitory",
+                **clock,
             )
             self.inhibitory.v = p.inhibitory.v_rest_mV * mV
             exc_to_inh = Synapses(
@@ -283,6 +321,25 @@ class SpikingNetwork:
         objects += [self.spike_monitor, self.slot_monitor]
         self.network = Network(*objects, name="spikedyn_network")
 
+    def _broadcast(self, target, names, slot):
+        """GeNN formulation of linked variables: copy controller values per slot.
+
+        A controller → ``target`` Synapses without pathways whose
+        ``run_regularly`` (run on the host by brian2genn, right after the
+        controller's decision: same order, later name) sets
+        ``target.name = controller.source`` for ``names = {name: source}``.
+        """
+        broadcast = Synapses(self.controller, target, name=f"controller_to_{target.name}")
+        broadcast.connect()
+        broadcast.run_regularly(
+            "\n".join(f"{name}_post = {source}_pre" for name, source in names.items()),
+            dt=slot,
+            when="start",
+            order=model_equations.SLOT_EVENT_ORDER["controller"],
+            name=f"controller_to_{target.name}_slot",
+        )
+        return broadcast
+
     def __repr__(self):
         p = self.parameters
         lateral = "inhibitory layer" if p.has_inhibitory_layer else "direct lateral inhibition"
@@ -306,7 +363,26 @@ def initial_weights(parameters, seed):
     return weights.ravel()
 
 
-def build_network(parameters, stream_capacity, seed=0, stimulus_values=None):
+def _without_links(equations):
+    """The same equations with plain variables instead of linked ones (GeNN)."""
+    return Equations([
+        SingleEquation(
+            eq.type, eq.varname, dimensions=eq.dim, var_type=eq.var_type, expr=eq.expr,
+            flags=[flag for flag in eq.flags if flag != "linked"],
+        )
+        for eq in equations.ordered
+    ])
+
+
+def _cuda_atomics_class():
+    from brian2cuda.codeobject import CUDAStandaloneAtomicsCodeObject
+
+    return CUDAStandaloneAtomicsCodeObject
+
+
+def build_network(
+    parameters, stream_capacity, seed=0, stimulus_values=None, device="cpp_standalone"
+):
     """Create the Brian2 objects of a network (on the current device).
 
     Parameters
@@ -318,8 +394,10 @@ def build_network(parameters, stream_capacity, seed=0, stimulus_values=None):
         Seed of the synapse delays (when enabled).
     stimulus_values : ndarray (stream_capacity, n_inputs), optional
         Pixel values (default zeros, to be given per run through ``run_args``).
+    device : str
+        Device to formulate the network for (`SpikingNetwork`).
     """
-    return SpikingNetwork(parameters, stream_capacity, seed, stimulus_values)
+    return SpikingNetwork(parameters, stream_capacity, seed, stimulus_values, device)
 
 
 __all__ += ["initial_weights"]
