@@ -176,3 +176,28 @@ def test_energy_table_from_toml(tmp_path):
 def test_phase_is_checked():
     with pytest.raises(ValueError, match="phase 'test' is unknown"):
         operation_counts(network_parameters("spikedyn", 2), "test", 1, 1, 1, 1)
+
+
+def test_estimate_command_prints_memory_and_both_energies(capsys):
+    from spikedyn_brian.analysis.memory import memory_footprint
+    from spikedyn_brian.cli import main
+
+    assert main(["estimate", "--network", "spikedyn", "--neurons", "400",
+                 "--weight-bits", "8"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    parameters = network_parameters("spikedyn", 400)
+    nbytes = memory_footprint(parameters, weight_bits=8).total_bytes
+    _, train, inference = energy.analytical_profile(parameters, weight_bits=8)
+    assert out[1] == f"memory: {nbytes} bytes ({nbytes / 1000:.1f} kB)"
+    assert out[2].startswith(f"energy per training sample: {train.joules:.4e} J")
+    assert out[3].startswith(f"energy per inference sample: {inference.joules:.4e} J")
+    assert train.joules > inference.joules
+
+
+def test_estimate_command_rejects_a_bad_table(tmp_path, capsys):
+    from spikedyn_brian.cli import main
+
+    table = tmp_path / "t.toml"
+    table.write_text("dram_pj = 640.0\n")
+    assert main(["estimate", "--energy-table", str(table)]) == 2
+    assert "unknown key(s) dram_pj" in capsys.readouterr().err
