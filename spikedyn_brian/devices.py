@@ -29,6 +29,7 @@ import subprocess
 from pathlib import Path
 
 import brian2
+from brian2.devices.device import get_device
 
 __all__ = [
     "DEVICES",
@@ -55,6 +56,9 @@ STANDALONE_DEVICES = ("cpp_standalone", "genn", "cuda")
 #: controller idles once the stream is done, and a stream must fit into the
 #: build's slot budget.
 FIXED_DURATION_DEVICES = ("genn", "cuda")
+#: Whether the GeNN formulation covers the STDP rule (brian2genn refuses
+#: postsynaptic variables in ``on_post``; see `check_formulation`).
+GENN_STDP_FORMULATION_READY = False
 #: Brian2's name of each device.
 BRIAN2_DEVICE_NAMES = {
     "runtime": "runtime",
@@ -127,6 +131,15 @@ def check_formulation(parameters, device):
             "device 'genn' does not support heterogeneous synaptic delays "
             f"(plasticity.max_input_delay_ms = {parameters.plasticity.max_input_delay_ms}); "
             "set it to 0 (the default: no input delays) or use cpp_standalone or cuda"
+        )
+    if device == "genn" and not GENN_STDP_FORMULATION_READY:
+        raise DeviceError(
+            "device 'genn' cannot express the STDP rule yet: brian2genn refuses references "
+            "to postsynaptic variables in on_post statements, and the rule reads the "
+            "postsynaptic trace and learning flag of the neurons (post2_post, plastic_post: "
+            "traces on neurons, docs/models.md); the GeNN form needs event-driven "
+            "per-synapse traces, which is not written yet (issue 5). Use --device cuda on a "
+            "GPU, or cpp_standalone"
         )
 
 
@@ -263,15 +276,20 @@ def _set_cuda_preferences(build_directory, options):
     prefs.codegen.cpp.extra_compile_args_gcc = ["-w", "-O3", "-ffast-math", "-march=native"]
 
 
-def activate(device, build_directory, compiler_flags=(), cuda_options=None, use_gpu=False):
+def activate(device, build_directory, compiler_flags=(), cuda_options=None, use_gpu=False,
+             compile=True, run=True):
     """Make ``device`` Brian2's current device, building into ``build_directory``.
 
     Returns the Brian2 device object. The caller has already reset Brian2
-    (``brian2.device.reinit()``).
+    (``brian2.device.reinit()``). brian2genn builds only from within the
+    ``run`` call (``build_on_run``: a later ``device.build`` refuses the
+    synapse creation "after the run statement"), so on ``genn`` the ``run``
+    of the network generates the project, and compiles and runs it when
+    ``compile`` and ``run`` say so.
     """
     if device == "runtime":
         brian2.set_device("runtime")
-        return brian2.get_device()
+        return get_device()
     import_device_package(device)
     if device == "cpp_standalone":
         brian2.set_device("cpp_standalone", build_on_run=False, directory=str(build_directory))
@@ -280,6 +298,7 @@ def activate(device, build_directory, compiler_flags=(), cuda_options=None, use_
         brian2.set_device("cuda_standalone", build_on_run=False, directory=str(build_directory))
         _set_cuda_preferences(build_directory, cuda_options or CudaOptions())
     elif device == "genn":
-        brian2.set_device("genn", build_on_run=False, directory=str(build_directory),
-                          use_GPU=bool(use_gpu))
-    return brian2.get_device()
+        brian2.set_device("genn", build_on_run=True, directory=str(build_directory),
+                          use_GPU=bool(use_gpu), compile=bool(compile), run=bool(run),
+                          with_output=False)
+    return get_device()

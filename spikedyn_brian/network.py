@@ -5,6 +5,8 @@ intensity boosts, normalisation and learning on/off inside the simulation,
 so a compiled program runs a stream without a Python round trip per sample.
 """
 
+import re
+
 import numpy as np
 from brian2 import (
     Equations,
@@ -132,9 +134,16 @@ class SpikingNetwork:
 
         input_model = model_equations.poisson_input(p)
         spike_code, spike_when = input_model.events["spike"]
+        input_equations = input_model.equations
+        if genn:
+            # brian2genn takes a Synapses attribute ``pre`` for its pathway, and
+            # the broadcast synapses would expose the inputs' trace ``pre``
+            # there: on GeNN the trace is called ``input_trace``.
+            input_equations = _without_links(input_equations).substitute(pre=GENN_INPUT_TRACE)
+            spike_code = _rename_input_trace(spike_code, "")
         self.inputs = NeuronGroup(
             p.n_inputs,
-            _without_links(input_model.equations) if genn else input_model.equations,
+            input_equations,
             threshold=input_model.threshold,
             # GeNN has no custom events; its synapses run after the neuron
             # update (reset included), so the trace is set before them too.
@@ -214,8 +223,8 @@ class SpikingNetwork:
             self.inputs,
             self.excitatory,
             syn_model.equations,
-            on_pre=syn_model.on_pre,
-            on_post=syn_model.on_post,
+            on_pre=_rename_input_trace(syn_model.on_pre, "_pre") if genn else syn_model.on_pre,
+            on_post=_rename_input_trace(syn_model.on_post, "_pre") if genn else syn_model.on_post,
             namespace=syn_model.namespace,
             name="input_synapses",
         )
@@ -361,6 +370,15 @@ def initial_weights(parameters, seed):
     p = parameters
     weights = (rng.random((p.n_inputs, p.n_neurons)) + 0.01) * p.plasticity.initial_weight_scale
     return weights.ravel()
+
+
+#: Name of the inputs' STDP trace ``pre`` in the GeNN formulation.
+GENN_INPUT_TRACE = "input_trace"
+
+
+def _rename_input_trace(code, suffix):
+    """``code`` with the inputs' trace ``pre{suffix}`` renamed for GeNN."""
+    return re.sub(rf"\bpre{suffix}\b", GENN_INPUT_TRACE + suffix, code)
 
 
 def _without_links(equations):
