@@ -171,6 +171,9 @@ def excitatory_neuron(network):
         lines += ["intensity : 1 (linked)", "learning_rate_factor : 1"]
         namespace["start_intensity"] = float(network.inputs.start_intensity)
         namespace["learning_rate_cap"] = float(network.spikedyn.learning_rate_cap)
+        if network.spikedyn.consolidation_theta_mV > 0:
+            namespace["theta_consolidation"] = network.spikedyn.consolidation_theta_mV * mV
+            namespace["theta_initial"] = exc.theta_initial_mV * mV
     return ModelDescription(
         equations=Equations("\n".join(lines)),
         threshold=threshold,
@@ -420,6 +423,23 @@ EXCITATORY_SLOT_CODE = {
     ),
     "weight_sum_reset": "input_weight_sum = 0",
 }
+
+
+def excitatory_slot_code(network, event):
+    """Code of the per-slot excitatory event ``event`` (`EXCITATORY_SLOT_CODE`).
+
+    With SpikeDyn's consolidation term (``consolidation_theta_mV`` > 0) the
+    learning-rate factor is multiplied by
+    ``exp(-max(theta - theta_initial, 0)/theta_consolidation)``.
+    """
+    code = EXCITATORY_SLOT_CODE[event]
+    if (
+        event == "learning_rate_factor"
+        and network.uses_spikedyn_learning
+        and network.spikedyn.consolidation_theta_mV > 0
+    ):
+        code += " * exp(-clip(theta - theta_initial, 0*mV, 1*volt)/theta_consolidation)"
+    return code
 
 
 def presentation_slot(network):

@@ -129,6 +129,11 @@ class SpikeDynParameters:
     #: presentation), capped at ``learning_rate_cap``.
     adaptive_learning_rate: bool = True
     learning_rate_cap: float = 4.0
+    #: Consolidation term of the adaptive learning rate: the factor is
+    #: multiplied by exp(−max(theta − theta_initial, 0) / consolidation_theta_mV),
+    #: so a neuron that has answered many digits (large theta) learns more
+    #: slowly and keeps what it learned. 0 switches the term off.
+    consolidation_theta_mV: float = 0.0
     #: Adaptive threshold: theta decays towards 0 with ``tau_theta_ms``
     #: and rises by ``theta_plus_mV`` per spike, so that neurons that won a
     #: past task can be recruited by a new one after a while.

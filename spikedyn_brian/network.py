@@ -211,7 +211,7 @@ class SpikingNetwork:
             slot_events.append("learning_rate_factor")
         for event in slot_events:
             self.excitatory.run_regularly(
-                model_equations.EXCITATORY_SLOT_CODE[event],
+                model_equations.excitatory_slot_code(p, event),
                 dt=slot,
                 when="start",
                 order=model_equations.SLOT_EVENT_ORDER[event],

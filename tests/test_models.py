@@ -195,3 +195,37 @@ def test_asp_significance_grows_with_the_presynaptic_trace(brian_device):
     first = gain * np.exp(-10 / tau)
     expected = first + gain * np.exp(-20 / tau) * (1 - first)
     assert float(synapses.significance[0]) == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize("consolidation_mV", [0.0, 5.0])
+def test_spikedyn_learning_rate_factor_from_intensity_and_theta(brian_device, consolidation_mV):
+    """k = clip(intensity / start, 1, cap), times exp(-(theta - theta_initial)/θc)
+    with consolidation; neurons below theta_initial are not sped up."""
+    parameters = network_parameters("spikedyn", 1)
+    parameters.spikedyn.consolidation_theta_mV = consolidation_mV
+    description = model_equations.excitatory_neuron(parameters)
+    group = NeuronGroup(
+        4,
+        description.equations,
+        threshold="False",
+        namespace=dict(description.namespace),
+        dt=parameters.inputs.dt_ms * ms,
+        name="excitatory",
+    )
+    stub = _controller_stub()
+    stub.intensity = 6.0  # three times the start intensity
+    group.intensity = linked_var(stub, "intensity", index=np.zeros(4, int))
+    group.normalise_now = linked_var(stub, "normalise_now", index=np.zeros(4, int))
+    group.theta = [10, 20, 25, 30] * mV
+    group.run_regularly(
+        model_equations.excitatory_slot_code(parameters, "learning_rate_factor"), when="start"
+    )
+    run(1 * ms)
+    factor = np.asarray(group.learning_rate_factor[:])
+    k = 6.0 / parameters.inputs.start_intensity
+    if consolidation_mV:
+        excess = np.array([0.0, 0.0, 5.0, 10.0])
+        # theta decays by a factor exp(-1 ms / tau_theta) ≈ 1 - 1e-7 meanwhile.
+        np.testing.assert_allclose(factor, k * np.exp(-excess / consolidation_mV), rtol=1e-5)
+    else:
+        np.testing.assert_allclose(factor, k)
