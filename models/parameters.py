@@ -123,23 +123,24 @@ class SpikeDynParameters:
 
     #: Direct lateral inhibition: exc → exc (i ≠ j), ``gi_post += w_lateral``.
     w_lateral: float = 17.0
-    #: Adaptive learning rate: the potentiation factor grows with the
-    #: presynaptic activity of the presentation, k = intensity / start_intensity
-    #: (the expected maximal presynaptic count relative to that of the first
-    #: presentation), capped at ``learning_rate_cap``.
+    #: Adaptive learning rate: the factor grows with the presynaptic activity
+    #: of the presentation, k = intensity / start_intensity (the expected
+    #: maximal presynaptic count relative to that of the first presentation),
+    #: capped at ``learning_rate_cap``, and shrinks with the neuron's
+    #: consolidation (see ``consolidation_theta_mV``).
     adaptive_learning_rate: bool = True
     learning_rate_cap: float = 4.0
     #: Consolidation term of the adaptive learning rate: the factor is
     #: multiplied by exp(−max(theta − theta_initial, 0) / consolidation_theta_mV),
     #: so a neuron that has answered many digits (large theta) learns more
     #: slowly and keeps what it learned. 0 switches the term off.
-    consolidation_theta_mV: float = 0.0
-    #: Adaptive threshold: theta decays towards 0 with ``tau_theta_ms``
-    #: and rises by ``theta_plus_mV`` per spike, so that neurons that won a
-    #: past task can be recruited by a new one after a while.
+    consolidation_theta_mV: float = 5.0
+    #: Adaptive threshold: theta rises by ``theta_plus_mV`` per spike and
+    #: decays towards 0 with ``tau_theta_ms`` (Diehl & Cook's 1e7 ms; 1e6 ms
+    #: let neurons of past tasks be recruited again, see docs/models.md).
     adaptive_threshold: bool = True
     theta_plus_mV: float = 0.05
-    tau_theta_ms: float = 1e6
+    tau_theta_ms: float = 1e7
     #: Weight decay: before every training presentation each input weight
     #: loses ``weight_decay`` (subtractive, floored at 0), removing weak,
     #: old information; normalisation then restores the total.

@@ -83,7 +83,9 @@ def test_generated_project_holds_the_excitatory_neuron(generated, device, suffix
     assert _constant(update, "v_rest") == pytest.approx(-0.065)
     assert _constant(update, "E_inh") == pytest.approx(-0.1)
     assert _constant(update, "tau_membrane") == pytest.approx(0.1)
-    tau_theta = 1e4 if variant == "diehl-cook" else 1e3  # seconds
+    parameters = network_parameters(variant, 20)
+    tau_theta = (parameters.excitatory.tau_theta_ms if variant == "diehl-cook"
+                 else parameters.spikedyn.tau_theta_ms) * 1e-3  # seconds
     assert _constant(update, "tau_theta") == pytest.approx(tau_theta)
     reset = _code_object(sources, "excitatory_spike_resetter_codeobject", suffix)
     assert _constant(reset, "theta_plus") == pytest.approx(5e-5)
