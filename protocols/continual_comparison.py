@@ -12,13 +12,13 @@ per-run metrics (accuracy matrix, recent/previous-task accuracy, forgetting,
 """
 
 import copy
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import xarray
 
 from spikedyn_brian.analysis.storage import read_dataset, write_dataset
+from spikedyn_brian.cluster import dask_client, import_brian2_in_worker
 from spikedyn_brian.config import ContinualExperiment, load_experiment, merge
 
 __all__ = ["VARIANTS", "ComparisonPlan", "run"]
@@ -100,6 +100,7 @@ class ComparisonPlan:
 
 def _run_one(experiment):
     """Dask task: run one experiment in a worker process, return its file path."""
+    import_brian2_in_worker()
     from spikedyn_brian.protocols import dynamic_digits
 
     path = Path(experiment.output.path)
@@ -108,21 +109,10 @@ def _run_one(experiment):
     return str(path)
 
 
-def _client(plan):
-    from dask.distributed import Client, LocalCluster
-
-    if plan.scheduler:
-        return Client(plan.scheduler), None
-    workers = plan.workers or os.cpu_count() or 1
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                           dashboard_address=None)
-    return Client(cluster), cluster
-
-
 def run(plan, progress=None):
     """Run every (variant, seed) pair on Dask, merge, write and return the Dataset."""
     experiments = {(v, s): plan.experiment(v, s) for v in plan.variants for s in plan.seeds}
-    client, cluster = _client(plan)
+    client, cluster = dask_client(plan.scheduler, plan.workers)
     try:
         futures = {key: client.submit(_run_one, experiment, key=f"run-{key[0]}-seed{key[1]}",
                                       retries=2, pure=False)

@@ -40,9 +40,10 @@ import numpy as np
 import xarray
 
 from spikedyn_brian.analysis import energy
-from spikedyn_brian.analysis.memory import memory_footprint, quantise_weights
+from spikedyn_brian.analysis.memory import quantise_weights
 from spikedyn_brian.analysis.pareto import SELECTION_RULE, pareto_front, select_model
 from spikedyn_brian.analysis.storage import read_dataset, write_dataset
+from spikedyn_brian.cluster import dask_client, import_brian2_in_worker
 from spikedyn_brian.config import ConfigError, _build, merge
 
 __all__ = ["DEFAULT_CONFIG", "SearchPlan", "Candidate", "load_plan", "candidates",
@@ -308,6 +309,7 @@ def evaluate_candidate(task):
 
     A finished file is not computed again.
     """
+    import_brian2_in_worker()
     from spikedyn_brian.analysis import labelling
     from spikedyn_brian.data import load_digits
     from spikedyn_brian.engine import Engine
@@ -403,17 +405,6 @@ def evaluate_candidate(task):
     return str(path)
 
 
-def _client(plan):
-    from dask.distributed import Client, LocalCluster
-
-    if plan.dask.scheduler:
-        return Client(plan.dask.scheduler), None
-    workers = plan.dask.workers or os.cpu_count() or 1
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                           dashboard_address=None)
-    return Client(cluster), cluster
-
-
 def run(plan, progress=None, table=energy.HOROWITZ_45NM):
     """Run the search; write the Dataset and the front figure; return the Dataset.
 
@@ -430,7 +421,7 @@ def run(plan, progress=None, table=energy.HOROWITZ_45NM):
     if not survivors:
         raise ConfigError(_no_survivor_message(plan, analytical))
     tasks = _tasks(plan, survivors)
-    client, cluster = _client(plan)
+    client, cluster = dask_client(plan.dask.scheduler, plan.dask.workers)
     try:
         futures = [client.submit(evaluate_candidate, task, key=f"candidate-{Path(task.result_path).stem}",
                                  retries=2, pure=False) for task in tasks]
