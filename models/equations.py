@@ -14,6 +14,7 @@ synapse of one presynaptic neuron holds the same trace value, so the two
 formulations are identical (tested in ``tests/test_models.py``).
 """
 
+import re
 from dataclasses import dataclass, field
 
 from brian2 import Equations, mV, ms
@@ -25,6 +26,7 @@ __all__ = [
     "poisson_input",
     "presentation_controller",
     "input_synapses",
+    "input_synapses_with_synaptic_traces",
     "SLOT_EVENT_ORDER",
     "END_OF_STREAM_MODES",
 ]
@@ -405,6 +407,78 @@ def input_synapses(network):
         equations=Equations(equations),
         on_pre=on_pre,
         on_post=on_post,
+        namespace=namespace,
+        events=events,
+    )
+
+
+#: Per-synapse variables of `input_synapses_with_synaptic_traces`, by the
+#: name the rule of `input_synapses` reads them under.
+SYNAPTIC_FORM_NAMES = {
+    "pre_pre": "pre_trace",
+    "post1_post": "post1_trace",
+    "post2_post": "post2_trace",
+    "plastic_post": "learning_on",
+    "learning_rate_factor_post": "rate_factor",
+}
+
+
+def input_synapses_with_synaptic_traces(network):
+    """The rule of `input_synapses` with every value it reads held by the synapse.
+
+    The form of devices whose ``on_post`` cannot read postsynaptic variables
+    and whose neurons are reset before the synapses run (GeNN,
+    ``docs/models.md``, section Devices). The same rule, the same code, with:
+
+    * event-driven per-synapse traces ``pre_trace``, ``post1_trace``,
+      ``post2_trace`` (Diehl & Cook's original form) instead of the neurons'
+      ``pre``, ``post1``, ``post2``. ``on_pre`` sets ``pre_trace`` (the
+      pre pathway runs before the post pathway: a post spike in the same step
+      sees 1); ``on_post`` applies the rule first and then sets the post
+      traces, so it reads ``post2`` just before the spike, and ``on_pre``
+      reads ``post1`` before a post spike of the same step;
+    * ``learning_on`` (shared) instead of the neurons' ``plastic``: set with
+      the learned state before the run (constant over a stream);
+    * ``rate_factor`` (per synapse) instead of the neurons'
+      ``learning_rate_factor``: copied from the postsynaptic neuron at every
+      slot by the weight-sum slot code, which runs after the factor is
+      computed (`SLOT_EVENT_ORDER`).
+    """
+    base = input_synapses(network)
+    plasticity = network.plasticity
+
+    def synaptic(code):
+        for name, synapse_name in SYNAPTIC_FORM_NAMES.items():
+            code = re.sub(rf"\b{name}\b", synapse_name, code)
+        return code
+
+    lines = [
+        str(base.equations).strip(),
+        "dpre_trace/dt = -pre_trace/tau_pre : 1 (event-driven)",
+        "learning_on : 1 (shared)",
+    ]
+    namespace = dict(base.namespace, tau_pre=plasticity.tau_pre_ms * ms)
+    on_pre = synaptic(base.on_pre).split("\n")
+    # Right after the conductance jump (the first line: brian2genn's output).
+    on_pre.insert(1, "pre_trace = 1")
+    on_post = [synaptic(base.on_post)]
+    if uses_pre_spike_depression(network):
+        lines += [
+            "dpost1_trace/dt = -post1_trace/tau_post1 : 1 (event-driven)",
+            "dpost2_trace/dt = -post2_trace/tau_post2 : 1 (event-driven)",
+        ]
+        namespace["tau_post1"] = plasticity.tau_post1_ms * ms
+        namespace["tau_post2"] = plasticity.tau_post2_ms * ms
+        on_post += ["post1_trace = 1", "post2_trace = 1"]
+    events = dict(base.events)
+    if "rate_factor" in "\n".join(on_pre + on_post):
+        lines.append("rate_factor : 1")
+        code, when = events["weight_sum"]
+        events["weight_sum"] = ("rate_factor = learning_rate_factor_post\n" + code, when)
+    return ModelDescription(
+        equations=Equations("\n".join(lines)),
+        on_pre="\n".join(on_pre),
+        on_post="\n".join(on_post),
         namespace=namespace,
         events=events,
     )

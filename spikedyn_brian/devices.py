@@ -56,9 +56,10 @@ STANDALONE_DEVICES = ("cpp_standalone", "genn", "cuda")
 #: controller idles once the stream is done, and a stream must fit into the
 #: build's slot budget.
 FIXED_DURATION_DEVICES = ("genn", "cuda")
-#: Whether the GeNN formulation covers the STDP rule (brian2genn refuses
-#: postsynaptic variables in ``on_post``; see `check_formulation`).
-GENN_STDP_FORMULATION_READY = False
+#: Whether brian2genn can compile the GeNN formulation: its host-side
+#: ``run_regularly`` on Synapses handles only the synapses' own variables
+#: (see `check_formulation`).
+GENN_SLOT_OPERATIONS_READY = False
 #: Brian2's name of each device.
 BRIAN2_DEVICE_NAMES = {
     "runtime": "runtime",
@@ -124,7 +125,9 @@ def check_formulation(parameters, device):
 
     GeNN (brian2genn) has no heterogeneous synaptic delays: the input delays
     of Diehl & Cook's original code (``plasticity.max_input_delay_ms``, off by
-    default) cannot run there.
+    default) cannot run there. (Its ``on_post`` cannot read postsynaptic
+    variables either: the GeNN formulation keeps the STDP traces, learning
+    flag and rate factor on the synapses, ``input_synapses_with_synaptic_traces``.)
     """
     if device == "genn" and parameters.plasticity.max_input_delay_ms > 0:
         raise DeviceError(
@@ -132,14 +135,14 @@ def check_formulation(parameters, device):
             f"(plasticity.max_input_delay_ms = {parameters.plasticity.max_input_delay_ms}); "
             "set it to 0 (the default: no input delays) or use cpp_standalone or cuda"
         )
-    if device == "genn" and not GENN_STDP_FORMULATION_READY:
+    if device == "genn" and not GENN_SLOT_OPERATIONS_READY:
         raise DeviceError(
-            "device 'genn' cannot express the STDP rule yet: brian2genn refuses references "
-            "to postsynaptic variables in on_post statements, and the rule reads the "
-            "postsynaptic trace and learning flag of the neurons (post2_post, plastic_post: "
-            "traces on neurons, docs/models.md); the GeNN form needs event-driven "
-            "per-synapse traces, which is not written yet (issue 5). Use --device cuda on a "
-            "GPU, or cpp_standalone"
+            "device 'genn' cannot compile the per-slot operations yet: brian2genn 1.7 runs "
+            "a Synapses' run_regularly on the host with the synapses' own variables only, "
+            "so the controller -> group copies (index_pre, normalise_now_post), the column "
+            "sums (input_weight_sum_post) and the normalisation (normalisation_factor_post) "
+            "generate C++ that does not compile (the STDP rule itself is expressed, "
+            "docs/models.md, Devices). Use --device cuda on a GPU, or cpp_standalone"
         )
 
 

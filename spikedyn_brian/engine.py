@@ -589,6 +589,8 @@ def _genn_network(parameters, images, state, plastic):
     net.controller.n_stream = len(images)
     net.controller.plastic = float(plastic)
     net.excitatory.plastic = float(plastic)
+    # The synapses' own learning flag (``on_post`` cannot read the neurons').
+    net.input_synapses.learning_on = float(plastic)
     net.input_synapses.w = state.weights
     net.excitatory.theta = state.theta * brian2.volt
     for name, values in state.synapses.items():

@@ -91,6 +91,10 @@ class SpikingNetwork:
         self.parameters = parameters
         self.stream_capacity = int(stream_capacity)
         self.device = device
+        # brian2genn recognises run_regularly operations by name (it drops
+        # the code of any other): on GeNN their names end in _run_regularly.
+        # (Same relative order: Brian2 runs operations of one order by name.)
+        self._slot_name = (lambda name: f"{name}_run_regularly") if device == "genn" else str
         p = parameters
         dt = model_equations.time_step(p)
         slot = model_equations.presentation_slot(p)
@@ -128,7 +132,7 @@ class SpikingNetwork:
             dt=slot,
             when=when,
             order=model_equations.SLOT_EVENT_ORDER["controller"],
-            name="controller_slot",
+            name=self._slot_name("controller_slot"),
         )
         objects.append(self.controller)
 
@@ -136,17 +140,15 @@ class SpikingNetwork:
         spike_code, spike_when = input_model.events["spike"]
         input_equations = input_model.equations
         if genn:
-            # brian2genn takes a Synapses attribute ``pre`` for its pathway, and
-            # the broadcast synapses would expose the inputs' trace ``pre``
-            # there: on GeNN the trace is called ``input_trace``.
-            input_equations = _without_links(input_equations).substitute(pre=GENN_INPUT_TRACE)
-            spike_code = _rename_input_trace(spike_code, "")
+            # The synapses hold their own traces on GeNN
+            # (`input_synapses_with_synaptic_traces`): no trace on the inputs.
+            input_equations = _without_links(_without_traces(input_equations, ["pre"]))
+            spike_code = _without_trace_resets(spike_code, ["pre"])
         self.inputs = NeuronGroup(
             p.n_inputs,
             input_equations,
             threshold=input_model.threshold,
-            # GeNN has no custom events; its synapses run after the neuron
-            # update (reset included), so the trace is set before them too.
+            # GeNN has no custom events: the next spike is drawn at the reset.
             reset=spike_code if genn else None,
             namespace=dict(input_model.namespace, stimulus=self.stimulus),
             method=input_model.method,
@@ -157,7 +159,7 @@ class SpikingNetwork:
                              "slot_start": "slot_start"}
         if genn:
             # As on GeNN, where the neuron update (reset included) precedes
-            # the synapse update: the trace is set before the synapses run.
+            # the synapse update.
             self.inputs.resetter["spike"].when = spike_when
             objects.append(self._broadcast(self.inputs, controller_values, slot))
         else:
@@ -172,17 +174,26 @@ class SpikingNetwork:
             dt=slot,
             when=when,
             order=model_equations.SLOT_EVENT_ORDER["inputs"],
-            name="inputs_slot",
+            name=self._slot_name("inputs_slot"),
         )
         objects.append(self.inputs)
 
         exc_model = model_equations.excitatory_neuron(p)
-        syn_model = model_equations.input_synapses(p)
+        exc_equations, exc_reset = exc_model.equations, exc_model.reset
+        if genn:
+            # brian2genn's on_post cannot read postsynaptic variables (and
+            # GeNN resets neurons before the synapses run): the STDP traces,
+            # learning flag and rate factor live on the synapses.
+            syn_model = model_equations.input_synapses_with_synaptic_traces(p)
+            exc_equations = _without_links(_without_traces(exc_equations, GENN_NEURON_TRACES))
+            exc_reset = _without_trace_resets(exc_reset, GENN_NEURON_TRACES)
+        else:
+            syn_model = model_equations.input_synapses(p)
         self.excitatory = NeuronGroup(
             p.n_neurons,
-            _without_links(exc_model.equations) if genn else exc_model.equations,
+            exc_equations,
             threshold=exc_model.threshold,
-            reset=exc_model.reset,
+            reset=exc_reset,
             refractory=exc_model.refractory,
             method=exc_model.method,
             namespace=dict(
@@ -215,7 +226,7 @@ class SpikingNetwork:
                 dt=slot,
                 when="start",
                 order=model_equations.SLOT_EVENT_ORDER[event],
-                name=f"excitatory_{event}",
+                name=self._slot_name(f"excitatory_{event}"),
             )
         objects.append(self.excitatory)
 
@@ -223,8 +234,8 @@ class SpikingNetwork:
             self.inputs,
             self.excitatory,
             syn_model.equations,
-            on_pre=_rename_input_trace(syn_model.on_pre, "_pre") if genn else syn_model.on_pre,
-            on_post=_rename_input_trace(syn_model.on_post, "_pre") if genn else syn_model.on_post,
+            on_pre=syn_model.on_pre,
+            on_post=syn_model.on_post,
             namespace=syn_model.namespace,
             name="input_synapses",
         )
@@ -235,7 +246,7 @@ class SpikingNetwork:
                 dt=slot,
                 when=when,
                 order=model_equations.SLOT_EVENT_ORDER[event],
-                name=f"input_synapses_{event}",
+                name=self._slot_name(f"input_synapses_{event}"),
                 # CUDA runs synapse code in parallel: the column sums need atomics.
                 codeobj_class=_cuda_atomics_class() if device == "cuda" else None,
             )
@@ -345,7 +356,7 @@ class SpikingNetwork:
             dt=slot,
             when="start",
             order=model_equations.SLOT_EVENT_ORDER["controller"],
-            name=f"controller_to_{target.name}_slot",
+            name=self._slot_name(f"controller_to_{target.name}_slot"),
         )
         return broadcast
 
@@ -372,13 +383,19 @@ def initial_weights(parameters, seed):
     return weights.ravel()
 
 
-#: Name of the inputs' STDP trace ``pre`` in the GeNN formulation.
-GENN_INPUT_TRACE = "input_trace"
+#: The excitatory neurons' STDP traces, held by the synapses on GeNN.
+GENN_NEURON_TRACES = ("post1", "post2")
 
 
-def _rename_input_trace(code, suffix):
-    """``code`` with the inputs' trace ``pre{suffix}`` renamed for GeNN."""
-    return re.sub(rf"\bpre{suffix}\b", GENN_INPUT_TRACE + suffix, code)
+def _without_traces(equations, names):
+    """``equations`` without the (trace) variables ``names``."""
+    return Equations([eq for eq in equations.ordered if eq.varname not in names])
+
+
+def _without_trace_resets(code, names):
+    """``code`` without the lines that set a trace of ``names`` to 1."""
+    pattern = re.compile(rf"^\s*({'|'.join(names)})\s*=\s*1\s*$")
+    return "\n".join(line for line in code.split("\n") if not pattern.match(line))
 
 
 def _without_links(equations):

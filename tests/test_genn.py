@@ -76,13 +76,59 @@ def test_genn_codegen_names_what_cannot_be_expressed(tmp_path):
          "diehl-cook", "--neurons", "20", "--stream-samples", "5", "--out", "project"],
         tmp_path,
     )
-    if devices.GENN_STDP_FORMULATION_READY:
+    if devices.GENN_SLOT_OPERATIONS_READY:
         assert result.returncode == 0, result.stderr
         assert (tmp_path / "project").exists()
     else:
         assert result.returncode == 2
-        assert "on_post" in result.stderr and "--device cuda" in result.stderr
+        assert "run_regularly" in result.stderr and "--device cuda" in result.stderr
         assert not (tmp_path / "project").exists()
+
+
+def _learning_codes(model_source, synapses="input_synapses"):
+    """GeNN's sim (on_pre) and learn-post (on_post) code of ``synapses``."""
+    import re
+
+    start = model_source.index(f"class {synapses}WEIGHTUPDATE")
+    block = model_source[start:model_source.index("IMPLEMENT_MODEL", start)]
+    codes = {}
+    for name in ("SIM_CODE", "LEARN_POST_CODE"):
+        match = re.search(rf'SET_{name}\("(.*?)"\);', block, re.S)
+        codes[name] = match.group(1).replace("\\n\\\n", "\n") if match else ""
+    return codes
+
+
+@needs_genn_environment
+@pytest.mark.parametrize("variant", ["diehl-cook", "spikedyn", "asp"])
+def test_brian2genn_accepts_the_synaptic_stdp_rule(tmp_path, variant):
+    """brian2genn generates the GeNN model of the STDP rule (it refuses a rule
+    that reads postsynaptic variables in on_post): traces, learning flag and
+    rate factor are synaptic, and on_post reads post2 before it resets it."""
+    script = f"""
+from spikedyn_brian import devices
+from spikedyn_brian.engine import generate_project
+from spikedyn_brian.models.parameters import network_parameters
+devices.GENN_SLOT_OPERATIONS_READY = True  # code generation only, nothing compiled
+generate_project(network_parameters({variant!r}, 20), "genn", "project", stream_capacity=5)
+"""
+    result = _run_in_genn_environment(["-c", script], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    codes = _learning_codes((tmp_path / "project" / "magicnetwork_model.cpp").read_text())
+    on_pre, on_post = codes["SIM_CODE"], codes["LEARN_POST_CODE"]
+    assert "$(addToInSyn,$(w))" in on_pre and "$(pre_trace) = 1;" in on_pre
+    assert "$(learning_on)" in on_post
+    # Event-driven: decayed to the spike time, t - lastupdate.
+    assert "exp(1.0f*(- (t - $(lastupdate)))/$(tau_pre))" in on_post
+    if variant == "spikedyn":
+        assert "$(rate_factor)" in on_post and "$(x_target)" in on_post
+        assert "post2_trace" not in on_post
+    else:
+        rule = on_post.index("$(w) = _clip(")
+        assert "$(post2_trace)" in on_post[rule:on_post.index(";", rule)]
+        assert rule < on_post.index("$(post2_trace) = 1;")  # post2 before its reset
+        assert "$(post1_trace)" in on_pre
+    if variant == "asp":
+        assert "$(significance)" in on_post
 
 
 @pytest.mark.genn
@@ -92,6 +138,6 @@ def test_genn_end_to_end_matches_cpp_standalone():
         pytest.skip("GeNN is not set up (GENN_PATH)")
     if not GENN_PYTHON.exists():
         pytest.skip("no genn environment (.venv-genn)")
-    if not devices.GENN_STDP_FORMULATION_READY:
-        pytest.skip("the GeNN formulation of the STDP rule is not written yet "
-                    "(brian2genn refuses postsynaptic variables in on_post)")
+    if not devices.GENN_SLOT_OPERATIONS_READY:
+        pytest.skip("brian2genn cannot compile the per-slot operations yet "
+                    "(devices.check_formulation)")
