@@ -56,10 +56,6 @@ STANDALONE_DEVICES = ("cpp_standalone", "genn", "cuda")
 #: controller idles once the stream is done, and a stream must fit into the
 #: build's slot budget.
 FIXED_DURATION_DEVICES = ("genn", "cuda")
-#: Whether brian2genn can compile the GeNN formulation: its host-side
-#: ``run_regularly`` on Synapses handles only the synapses' own variables
-#: (see `check_formulation`).
-GENN_SLOT_OPERATIONS_READY = False
 #: Brian2's name of each device.
 BRIAN2_DEVICE_NAMES = {
     "runtime": "runtime",
@@ -125,24 +121,19 @@ def check_formulation(parameters, device):
 
     GeNN (brian2genn) has no heterogeneous synaptic delays: the input delays
     of Diehl & Cook's original code (``plasticity.max_input_delay_ms``, off by
-    default) cannot run there. (Its ``on_post`` cannot read postsynaptic
-    variables either: the GeNN formulation keeps the STDP traces, learning
-    flag and rate factor on the synapses, ``input_synapses_with_synaptic_traces``.)
+    default) cannot run there. What brian2genn cannot express otherwise has
+    an equivalent GeNN formulation (``build_network(..., device='genn')``):
+    its ``on_post`` cannot read postsynaptic variables, so the STDP traces,
+    learning flag and rate factor live on the synapses
+    (``input_synapses_with_synaptic_traces``), and its host-side
+    ``run_regularly`` of Synapses cannot read other groups' variables until
+    `brian2genn_support.patch` (applied by `activate`) teaches it.
     """
     if device == "genn" and parameters.plasticity.max_input_delay_ms > 0:
         raise DeviceError(
             "device 'genn' does not support heterogeneous synaptic delays "
             f"(plasticity.max_input_delay_ms = {parameters.plasticity.max_input_delay_ms}); "
             "set it to 0 (the default: no input delays) or use cpp_standalone or cuda"
-        )
-    if device == "genn" and not GENN_SLOT_OPERATIONS_READY:
-        raise DeviceError(
-            "device 'genn' cannot compile the per-slot operations yet: brian2genn 1.7 runs "
-            "a Synapses' run_regularly on the host with the synapses' own variables only, "
-            "so the controller -> group copies (index_pre, normalise_now_post), the column "
-            "sums (input_weight_sum_post) and the normalisation (normalisation_factor_post) "
-            "generate C++ that does not compile (the STDP rule itself is expressed, "
-            "docs/models.md, Devices). Use --device cuda on a GPU, or cpp_standalone"
         )
 
 
@@ -301,6 +292,9 @@ def activate(device, build_directory, compiler_flags=(), cuda_options=None, use_
         brian2.set_device("cuda_standalone", build_on_run=False, directory=str(build_directory))
         _set_cuda_preferences(build_directory, cuda_options or CudaOptions())
     elif device == "genn":
+        from spikedyn_brian import brian2genn_support
+
+        brian2genn_support.patch()
         brian2.set_device("genn", build_on_run=True, directory=str(build_directory),
                           use_GPU=bool(use_gpu), compile=bool(compile), run=bool(run),
                           with_output=False)
