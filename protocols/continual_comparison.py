@@ -12,6 +12,7 @@ per-run metrics (accuracy matrix, recent/previous-task accuracy, forgetting,
 """
 
 import copy
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,14 +100,19 @@ class ComparisonPlan:
 
 
 def _run_one(experiment):
-    """Dask task: run one experiment in a worker process, return its file path."""
+    """Dask task: run one experiment in a worker process.
+
+    Returns its file path and the worker's process id (None when the file
+    existed already and nothing ran).
+    """
     import_brian2_in_worker()
     from spikedyn_brian.protocols import dynamic_digits
 
     path = Path(experiment.output.path)
-    if not path.exists():
-        dynamic_digits.run(experiment)
-    return str(path)
+    if path.exists():
+        return str(path), None
+    dynamic_digits.run(experiment)
+    return str(path), os.getpid()
 
 
 def run(plan, progress=None):
@@ -125,12 +131,18 @@ def run(plan, progress=None):
             from dask.distributed import progress as dask_progress
 
             dask_progress(list(futures.values()))
-        paths = {key: future.result() for key, future in futures.items()}
+        outcomes = {key: future.result() for key, future in futures.items()}
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+    paths = {key: path for key, (path, _) in outcomes.items()}
     dataset = merge_runs(paths, plan)
+    # Which worker process ran each pair in this call (-1: reused file).
+    dataset.attrs["worker_pids"] = [
+        -1 if outcomes[(v, s)][1] is None else int(outcomes[(v, s)][1])
+        for v in plan.variants for s in plan.seeds
+    ]
     write_dataset(dataset, plan.output)
     return dataset
 

@@ -42,3 +42,31 @@ def test_import_brian2_in_worker_works_in_a_thread():
     import brian2
 
     assert _first_import_in_a_thread(body) == brian2.__version__
+
+
+def test_a_task_whose_worker_dies_is_retried_elsewhere(tmp_path):
+    """A worker process that dies loses only its task; Dask runs it again."""
+    from spikedyn_brian.cluster import dask_client
+
+    marker = tmp_path / "died-once"
+
+    def dies_once(path):
+        import os
+        from pathlib import Path
+
+        if not Path(path).exists():
+            Path(path).write_text(str(os.getpid()))
+            os._exit(1)  # the worker process dies mid-task
+        return os.getpid()
+
+    client, cluster = dask_client(workers=2)
+    try:
+        survivor = client.submit(lambda: 42, pure=False)
+        future = client.submit(dies_once, str(marker), pure=False, retries=2)
+        pid = future.result(timeout=120)
+        assert survivor.result() == 42
+    finally:
+        client.close()
+        cluster.close()
+    assert marker.exists()
+    assert pid != int(marker.read_text())  # ran again in another process
