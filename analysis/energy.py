@@ -470,8 +470,8 @@ _CALIBRATION = "measured at N = 400, embedded MNIST, seed 0 (docs/results.md)"
 DEFAULT_RATES = {
     ("diehl-cook", "train"): ActivityRates(2206.5, 23.73, 1.0, 1.0325, _CALIBRATION),
     ("diehl-cook", "inference"): ActivityRates(2276.4, 22.53, 1.0, 1.01, _CALIBRATION),
-    ("spikedyn", "train"): ActivityRates(2231.0, 17.50, 0.0, 1.0025, _CALIBRATION),
-    ("spikedyn", "inference"): ActivityRates(2279.5, 19.94, 0.0, 1.0, _CALIBRATION),
+    ("spikedyn", "train"): ActivityRates(2221.5, 14.52, 0.0, 1.01, _CALIBRATION),
+    ("spikedyn", "inference"): ActivityRates(2279.5, 15.58, 0.0, 1.0, _CALIBRATION),
 }
 
 
