@@ -23,6 +23,7 @@ Devices) or `check_formulation` raises a `DeviceError` naming the feature and
 the alternative before anything is built.
 """
 
+import copy
 import os
 import shutil
 import subprocess
@@ -270,6 +271,22 @@ def _set_cuda_preferences(build_directory, options):
     prefs.codegen.cpp.extra_compile_args_gcc = ["-w", "-O3", "-ffast-math", "-march=native"]
 
 
+#: Brian2 preferences that `activate` sets for some device, and their values
+#: before this module changed any: every activation starts from these, so a
+#: cuda build's link directories never reach a later cpp_standalone build.
+_DEVICE_PREFERENCES = (
+    "codegen.cpp.library_dirs",
+    "codegen.cpp.runtime_library_dirs",
+    "codegen.cpp.extra_compile_args_gcc",
+)
+_PREFERENCES_BEFORE = {name: copy.deepcopy(brian2.prefs[name]) for name in _DEVICE_PREFERENCES}
+
+
+def _restore_device_preferences():
+    for name, value in _PREFERENCES_BEFORE.items():
+        brian2.prefs[name] = copy.deepcopy(value)
+
+
 def activate(device, build_directory, compiler_flags=(), cuda_options=None, use_gpu=False,
              compile=True, run=True):
     """Make ``device`` Brian2's current device, building into ``build_directory``.
@@ -281,6 +298,7 @@ def activate(device, build_directory, compiler_flags=(), cuda_options=None, use_
     of the network generates the project, and compiles and runs it when
     ``compile`` and ``run`` say so.
     """
+    _restore_device_preferences()
     if device == "runtime":
         brian2.set_device("runtime")
         return get_device()

@@ -30,7 +30,6 @@ from pathlib import Path
 import numpy as np
 import brian2
 from brian2 import second, prefs, set_device
-from brian2.devices.device import get_device
 
 from spikedyn_brian import devices
 from spikedyn_brian.devices import DEVICES, FIXED_DURATION_DEVICES

@@ -163,6 +163,24 @@ def test_cuda_compute_capability_is_an_option(tmp_path, capsys):
     assert "-arch=sm_80" in (tmp_path / "a100" / "makefile").read_text()
 
 
+@needs_brian2cuda
+def test_cuda_preferences_do_not_reach_a_later_cpp_standalone_build(tmp_path):
+    """Generating CUDA code sets link directories for curand; a cpp_standalone
+    project generated afterwards in the same process links as without it."""
+    def cpp_makefile(name):
+        out = tmp_path / name
+        assert main(["codegen", "--device", "cpp_standalone", "--network", "diehl-cook",
+                     "--neurons", "5", "--stream-samples", "2", "--out", str(out)]) == 0
+        return (out / "makefile").read_text()
+
+    before = cpp_makefile("cpp-before")
+    assert main(["codegen", "--device", "cuda", "--network", "diehl-cook", "--neurons", "5",
+                 "--stream-samples", "2", "--out", str(tmp_path / "cuda")]) == 0
+    after = cpp_makefile("cpp-after")
+    assert "curand_link" not in after
+    assert after.replace("cpp-after", "cpp-before") == before
+
+
 def test_genn_in_the_main_environment_names_the_genn_environment(tmp_path, capsys):
     if tuple(int(x) for x in brian2.__version__.split(".")[:2]) < (2, 6):
         pytest.skip("this is the genn environment")
