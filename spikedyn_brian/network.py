@@ -106,6 +106,10 @@ class SpikingNetwork:
             defaultclock.dt = dt
             clock = {}
         else:
+            # Groups run at dt; what has no clock of its own (the synapses'
+            # state) stays on Brian2's default clock at its default step, even
+            # after a GeNN network of the same process changed it.
+            defaultclock.dt = BRIAN2_DEFAULT_DT
             clock = {"dt": dt}
 
         if stimulus_values is None:
@@ -148,8 +152,9 @@ class SpikingNetwork:
             p.n_inputs,
             input_equations,
             threshold=input_model.threshold,
-            # GeNN has no custom events: the next spike is drawn at the reset.
-            reset=spike_code if genn else None,
+            # The spike code (next spike drawn, trace set) is the reset, moved
+            # before the synaptic pathways below (GeNN has no other events).
+            reset=spike_code,
             namespace=dict(input_model.namespace, stimulus=self.stimulus),
             method=input_model.method,
             name="inputs",
@@ -157,16 +162,15 @@ class SpikingNetwork:
         )
         controller_values = {"sample": "index", "intensity": "intensity",
                              "slot_start": "slot_start"}
+        # As on GeNN, where the neuron update (reset included) precedes the
+        # synapse update: the input trace is set before the pathways read it.
+        self.inputs.resetter["spike"].when = spike_when
         if genn:
-            # As on GeNN, where the neuron update (reset included) precedes
-            # the synapse update.
-            self.inputs.resetter["spike"].when = spike_when
             objects.append(self._broadcast(self.inputs, controller_values, slot))
         else:
             for name, source in controller_values.items():
                 setattr(self.inputs, name, linked_var(
                     self.controller, source, index=np.zeros(p.n_inputs, int)))
-            self.inputs.run_on_event("spike", spike_code, when=spike_when)
         self.inputs.next_spike = 1e9 * second
         code, when = input_model.events["slot"]
         self.inputs.run_regularly(
@@ -367,6 +371,11 @@ class SpikingNetwork:
             f"SpikingNetwork(variant={p.variant!r}, n_inputs={p.n_inputs}, "
             f"n_neurons={p.n_neurons}, {lateral}, stream_capacity={self.stream_capacity})"
         )
+
+
+#: Brian2's default time step (``defaultclock.dt``), restored for every
+#: network but GeNN's.
+BRIAN2_DEFAULT_DT = 0.1 * ms
 
 
 def initial_weights(parameters, seed):
