@@ -32,7 +32,6 @@ import itertools
 import os
 import sys
 import time
-import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -44,7 +43,7 @@ from spikedyn_brian.analysis.memory import quantise_weights
 from spikedyn_brian.analysis.pareto import SELECTION_RULE, pareto_front, select_model
 from spikedyn_brian.analysis.storage import read_dataset, write_dataset
 from spikedyn_brian.cluster import dask_client, import_brian2_in_worker
-from spikedyn_brian.config import ConfigError, _build, merge
+from spikedyn_brian.config import ConfigError, _build, read_mapping
 
 __all__ = ["DEFAULT_CONFIG", "SearchPlan", "Candidate", "load_plan", "candidates",
            "analytical_table", "run"]
@@ -157,15 +156,7 @@ def _validate(plan):
 
 def load_plan(path=None, overrides=None):
     """Read a model-search TOML file (default: `DEFAULT_CONFIG`), apply overrides, validate."""
-    path = Path(path or DEFAULT_CONFIG)
-    if not path.is_file():
-        raise ConfigError(f"configuration file '{path}' does not exist")
-    try:
-        mapping = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"configuration file '{path}' is not valid TOML: {error}") from None
-    if overrides:
-        mapping = merge(mapping, overrides)
+    mapping = read_mapping(path or DEFAULT_CONFIG, overrides)
     return _validate(_build(SearchPlan, mapping, ""))
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "Experiment",
     "load_experiment",
     "experiment_from_mapping",
+    "read_mapping",
 ]
 
 
@@ -305,6 +306,17 @@ def load_experiment(path=None, overrides=None, experiment_class=None):
     overrides : dict, optional
         Nested mapping merged over the file's content (e.g. from CLI options).
     """
+    return experiment_from_mapping(read_mapping(path, overrides), experiment_class)
+
+
+def read_mapping(path=None, overrides=None):
+    """The nested mapping of a TOML file (empty for None) with ``overrides`` merged over it.
+
+    Raises
+    ------
+    ConfigError
+        If the file does not exist or is not valid TOML.
+    """
     mapping = {}
     if path is not None:
         path = Path(path)
@@ -316,7 +328,7 @@ def load_experiment(path=None, overrides=None, experiment_class=None):
             raise ConfigError(f"configuration file '{path}' is not valid TOML: {error}") from None
     if overrides:
         mapping = merge(mapping, overrides)
-    return experiment_from_mapping(mapping, experiment_class)
+    return mapping
 
 
 def merge(base, overrides):
