@@ -43,42 +43,44 @@ def compare(device, network="diehl-cook", neurons=100, train_samples=400, test_s
     ``input_seed`` (default ``seed``) the Poisson input spikes (not on genn,
     whose generator Brian2's seed does not reach).
     """
-    input_seed = seed if input_seed is None else input_seed
     import brian2
 
-    from spikedyn_brian.analysis.labelling import label_and_predict
     from spikedyn_brian.data import load_embedded
     from spikedyn_brian.engine import Engine
     from spikedyn_brian.models.parameters import network_parameters
+    from spikedyn_brian.phases import PhaseRunner
+    from spikedyn_brian.protocols import evaluation
+    from spikedyn_brian.seeds import RunSeeds
 
-    rng = np.random.default_rng(seed)
+    seeds = RunSeeds(seed)
+    input_seeds = seeds if input_seed is None else RunSeeds(input_seed)
+    rng = np.random.default_rng(seeds.stream_order)
     train = load_embedded("train")
     test = load_embedded("test")
     train_order = rng.permutation(len(train))[:train_samples]
-    test_order = rng.permutation(len(test))[:test_samples]
+    test_set = test.subset(evaluation.fixed_subset(len(test), test_samples))
     parameters = network_parameters(network, neurons)
     build_root = build_root or tempfile.mkdtemp(prefix="device-comparison-")
     options = {"use_gpu": use_gpu} if device == "genn" else {}
     start = time.perf_counter()
     engine = Engine(parameters, device=device, build_root=build_root,
                     chunk_samples=max(train_samples, test_samples), **options)
+    phases = PhaseRunner(engine, checkpoint=None, progress=False)
     build_seconds = []
     if engine.build_seconds is not None:  # cpp_standalone: built once, here
         build_seconds.append(engine.build_seconds)
-    trained = engine.run_stream(train.images[train_order], engine.initial_state(seed),
-                                plastic=True, seed=input_seed)
+    trained = evaluation.train(phases, "train", train.images[train_order],
+                               engine.initial_state(seeds.weights), input_seeds)
     if device == "genn":
         build_seconds.append(engine.build_seconds)
-    tested = engine.run_stream(test.images[test_order], trained.state, plastic=False,
-                               seed=input_seed + 1)
+    # Neurons are labelled with the second half of the training digits.
+    half = train_samples // 2
+    scores = evaluation.label_and_test(phases, "", trained.state,
+                                       train.subset(train_order[half:]), test_set, input_seeds)
+    tested, accuracies = scores.test, scores.accuracies
     if device == "genn":
         build_seconds.append(engine.build_seconds)
     total_seconds = time.perf_counter() - start
-    half = train_samples // 2
-    _, _, _, accuracies = label_and_predict(
-        trained.spike_counts[half:], train.labels[train_order][half:],
-        tested.spike_counts, test.labels[test_order],
-    )
     engine.close()
 
     def statistics(result, n):
@@ -99,7 +101,7 @@ def compare(device, network="diehl-cook", neurons=100, train_samples=400, test_s
         "train_samples": train_samples,
         "test_samples": test_samples,
         "seed": seed,
-        "input_seed": input_seed,
+        "input_seed": input_seeds.root,
         "brian2": brian2.__version__,
         "train": statistics(trained, train_samples),
         "test": statistics(tested, test_samples),

@@ -25,8 +25,11 @@ from spikedyn_brian.analysis.storage import write_dataset
 from spikedyn_brian.data import load_digits
 from spikedyn_brian.engine import Engine
 from spikedyn_brian.models.parameters import network_parameters
+from spikedyn_brian.phases import PhaseRunner
 from spikedyn_brian.power import EnergyMeter
+from spikedyn_brian.protocols import evaluation
 from spikedyn_brian.protocols.static_mnist import training_order
+from spikedyn_brian.seeds import RunSeeds
 
 VARIANTS = ("diehl-cook", "spikedyn")
 
@@ -36,13 +39,16 @@ def measure(variant, n_neurons, train_images, test_images, seed, build_root=None
     parameters = network_parameters(variant, n_neurons)
     engine = Engine(parameters, device="cpp_standalone", build_root=build_root,
                     chunk_samples=max(len(train_images), len(test_images)))
-    state = engine.initial_state(seed)
+    phases = PhaseRunner(engine, checkpoint=None, progress=False)
+    seeds = RunSeeds(seed)
     runs = {}
     with EnergyMeter() as meter:
-        train = engine.run_stream(train_images, state, plastic=True, seed=seed)
+        train = evaluation.train(phases, "train", train_images,
+                                 engine.initial_state(seeds.weights), seeds)
     runs["train"] = (train, meter.reading)
     with EnergyMeter() as meter:
-        test = engine.run_stream(test_images, train.state, plastic=False, seed=seed + 1)
+        test = phases.run("test", test_images, train.state, plastic=False,
+                          seed=seeds.inputs("test"), description="test")
     runs["inference"] = (test, meter.reading)
     engine.close()
     return parameters, runs, engine.build_seconds
@@ -60,9 +66,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     train_set, test_set = load_digits("train"), load_digits("test")
-    order = training_order(len(train_set), args.train_samples, 1, args.seed)
-    test_index = np.sort(np.random.default_rng(args.seed + 1).permutation(len(test_set))[
-        : args.test_samples])
+    order = training_order(len(train_set), args.train_samples, 1,
+                           RunSeeds(args.seed).stream_order)
+    test_index = evaluation.fixed_subset(len(test_set), args.test_samples)
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     rows = {}
     for variant in VARIANTS:

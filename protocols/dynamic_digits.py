@@ -12,8 +12,14 @@ Methods, in order:
    *labelling* — ``stream.probe_per_class`` labelled training digits of every
    class seen so far (a fixed probe set) give each neuron the class of its
    highest mean response; classes not yet seen are never assigned, so their
-   accuracy is 0 until they are learned. *Testing* — ``stream.test_per_class``
-   test digits of every class (seen or not), predicted with both rules.
+   accuracy is 0 until they are learned. *Testing* — the first
+   ``stream.test_per_class`` digits of every class seen so far in the
+   evaluation split (the same digits for every seed), predicted with both
+   rules. Digits of classes not yet seen are not presented: no neuron carries
+   their label, so they are wrong by construction (stored as -1).
+   ``stream.evaluation`` chooses the split: ``validation`` (tuning: training
+   digits come from outside the fixed validation split) or ``test`` (final
+   reports).
 3. The accuracy matrix ``accuracy(after_task, on_task)`` and the metrics of
    :mod:`spikedyn_brian.analysis.continual` (recent-task and previous-task
    accuracy, forgetting, backward transfer, confusion matrices) go into one
@@ -24,17 +30,18 @@ Every phase runs in the compiled engine and is checkpointed per chunk.
 
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import xarray
 
+from spikedyn_brian import provenance
 from spikedyn_brian.analysis import continual, labelling
 from spikedyn_brian.analysis.storage import write_dataset
 from spikedyn_brian.config import ConfigError, ContinualExperiment, load_experiment
-from spikedyn_brian.data import load_digits
-from spikedyn_brian.phases import library_versions, phase_runner_for
+from spikedyn_brian.phases import phase_runner_for
+from spikedyn_brian.protocols import evaluation
+from spikedyn_brian.seeds import RunSeeds
 
 __all__ = ["run", "task_classes", "training_streams", "DEFAULT_CONFIG"]
 
@@ -56,11 +63,12 @@ def _class_order(labels, classes, rng):
 def training_streams(labels, stream):
     """Indices of the training digits of each task, in presentation order.
 
-    Class-incremental: task ``t`` shows only digits of its classes. With
-    ``stream.control`` the union of the same digits is shuffled and cut into
-    segments of the same lengths.
+    Class-incremental: task ``t`` shows only digits of its classes, chosen
+    and ordered with the run's ``stream-order`` seed. With ``stream.control``
+    the union of the same digits is shuffled and cut into segments of the
+    same lengths.
     """
-    rng = np.random.default_rng(stream.seed)
+    rng = np.random.default_rng(RunSeeds(stream.seed).stream_order)
     tasks = task_classes(stream)
     streams = []
     for classes in tasks:
@@ -78,74 +86,65 @@ def training_streams(labels, stream):
     return streams
 
 
-def _per_class(labels, classes, count, rng, split):
-    chosen = []
-    for digit in classes:
-        indices = np.flatnonzero(labels == digit)
-        if count > len(indices):
-            key = "probe_per_class" if split == "train" else "test_per_class"
-            raise ConfigError(
-                f"key 'stream.{key}' is {count} but the {split} split has only "
-                f"{len(indices)} digits of class {digit}"
-            )
-        chosen.append(np.sort(indices[rng.permutation(len(indices))[:count]]))
-    return chosen
-
-
 def run(experiment, engine=None):
     """Run the dynamic-digits protocol; write and return the results Dataset."""
     stream, output = experiment.stream, experiment.output
-    data_dir = stream.data_dir or None
-    train_set = load_digits("train", data_dir)
-    test_set = load_digits("test", data_dir)
+    train_set, evaluation_set = evaluation.data_splits(stream)
     tasks = task_classes(stream)
     all_classes = [c for classes in tasks for c in classes]
     streams = training_streams(train_set.labels, stream)
-    rng = np.random.default_rng(stream.seed + 12345)
-    probe_by_class = dict(zip(all_classes, _per_class(
-        train_set.labels, all_classes, stream.probe_per_class, rng, "train")))
-    test_indices = np.concatenate(
-        _per_class(test_set.labels, all_classes, stream.test_per_class, rng, "test")
-    )
-    test_images, test_labels = test_set.images[test_indices], test_set.labels[test_indices]
+    seeds = RunSeeds(stream.seed)
+    try:
+        probe_by_class = dict(zip(all_classes, evaluation.per_class_indices(
+            train_set.labels, all_classes, stream.probe_per_class,
+            np.random.default_rng(seeds.probe_choice), "key 'stream.probe_per_class'")))
+        # Fixed evaluation digits: the first test_per_class of each class,
+        # whatever the seed.
+        test_by_class = dict(zip(all_classes, evaluation.per_class_indices(
+            evaluation_set.labels, all_classes, stream.test_per_class,
+            what="key 'stream.test_per_class'")))
+    except ValueError as error:
+        raise ConfigError(f"{error}; lower it or use full MNIST (--data-dir)") from None
+    test_indices = np.concatenate([test_by_class[c] for c in all_classes])
+    test_labels = evaluation_set.labels[test_indices]
 
     started = time.perf_counter()
     engine, phases = phase_runner_for(experiment, train_set.source, "dynamic-digits", engine)
     checkpoint = phases.checkpoint
 
-    state = engine.initial_state(stream.seed)
+    state = engine.initial_state(seeds.weights)
     records = []
     for task, indices in enumerate(streams):
-        train = phases.run(
-            f"train{task}", train_set.images[indices], state, plastic=True,
-            seed=stream.seed * 1000 + task, description=f"task {task + 1}/{len(tasks)}: train",
-        )
-        state = train.state
+        result = evaluation.train(phases, f"train{task}", train_set.images[indices], state, seeds,
+                                  description=f"task {task + 1}/{len(tasks)}: train")
+        state = result.state
+        # Only digits of the classes seen so far are labelled and tested: a
+        # class not yet seen is assigned to no neuron, so its digits are
+        # wrong by construction (stored as -1, no prediction).
         seen = [c for classes in tasks[: task + 1] for c in classes]
         probe_indices = np.concatenate([probe_by_class[c] for c in seen])
-        probe = phases.run(
-            f"probe{task}", train_set.images[probe_indices], state, plastic=False,
-            seed=stream.seed * 1000 + 300 + task, description="label",
-        )
-        test = phases.run(
-            f"test{task}", test_images, state, plastic=False,
-            seed=stream.seed * 1000 + 600 + task, description="test",
-        )
-        assignments, _, predictions, accuracies = labelling.label_and_predict(
-            probe.spike_counts, train_set.labels[probe_indices], test.spike_counts, test_labels
-        )
-        records.append(dict(train=train, test=test, assignments=assignments,
-                            predictions=predictions, accuracies=accuracies, state=state))
-    dataset = _to_dataset(experiment, engine, tasks, streams, train_set, test_indices,
-                          test_labels, records, time.perf_counter() - started)
+        tested = np.isin(test_labels, seen)
+        scores = evaluation.label_and_test(
+            phases, str(task), state, train_set.subset(probe_indices),
+            evaluation_set.subset(test_indices[tested]), seeds,
+            description=f"task {task + 1}/{len(tasks)}")
+        predictions = {}
+        for rule, values in scores.predictions.items():
+            predictions[rule] = np.full(len(test_indices), labelling.NO_PREDICTION)
+            predictions[rule][tested] = values
+        records.append(dict(train=result, test=scores.test, assignments=scores.assignments,
+                            predictions=predictions, state=state, tested=tested))
+    dataset = _to_dataset(experiment, engine, tasks, streams, train_set, evaluation_set,
+                          test_indices, test_labels, records, seeds,
+                          time.perf_counter() - started)
     write_dataset(dataset, output.path)
     if checkpoint is not None:
         checkpoint.remove()
     return dataset
 
 
-def _to_dataset(experiment, engine, tasks, streams, train_set, test_indices, test_labels,
-                records, total_seconds):
+def _to_dataset(experiment, engine, tasks, streams, train_set, evaluation_set, test_indices,
+                test_labels, records, seeds, total_seconds):
     network, stream = experiment.network, experiment.stream
     n_tasks = len(tasks)
     rules = list(labelling.PREDICTION_RULES)
@@ -169,7 +168,11 @@ def _to_dataset(experiment, engine, tasks, streams, train_set, test_indices, tes
             long_name="accuracy on each task after each task, per prediction rule", units="1"),
         "predictions": predictions.assign_attrs(long_name="predicted class (-1: no response)"),
         "test_labels": (("sample",), test_labels, {"long_name": "true test labels"}),
-        "test_index": (("sample",), test_indices, {"long_name": "index in the test split"}),
+        "test_index": (("sample",), test_indices,
+                       {"long_name": f"index in the {stream.evaluation} split"}),
+        "tested": (("after_task", "sample"), np.stack([r["tested"] for r in records]),
+                   {"long_name": "whether the digit was presented after this task "
+                    "(digits of classes not yet seen are not: prediction -1)"}),
         "confusion": confusion.assign_attrs(long_name="confusion matrix after each task"),
         "assignments": (("after_task", "neuron"), np.stack([r["assignments"] for r in records]),
                         {"long_name": "class assigned to each neuron (-1: never fired)"}),
@@ -194,6 +197,7 @@ def _to_dataset(experiment, engine, tasks, streams, train_set, test_indices, tes
         "sample": np.arange(len(test_labels)), "rule": rules,
     })
     dataset = dataset.merge(summary)
+    phase_names = [f"{kind}{task}" for task in range(n_tasks) for kind in ("train", "label", "test")]
     dataset.attrs = {
         "title": "spikedyn-brian dynamic digits protocol (class-incremental)",
         "protocol": "dynamic-digits",
@@ -201,16 +205,21 @@ def _to_dataset(experiment, engine, tasks, streams, train_set, test_indices, tes
         "n_neurons": network.n_neurons,
         "device": engine.device_name,
         "control": int(stream.control),
+        "evaluation_split": stream.evaluation,
         "data_source": train_set.source,
         "config": experiment.to_json(),
-        "versions": library_versions(),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **provenance.attributes(seeds=seeds.as_dict(phase_names),
+                                data={"train": train_set, "evaluation": evaluation_set}),
         "train_seconds_per_sample": train_seconds / n_train,
         "build_seconds": float(engine.build_seconds or 0.0),
         "total_seconds": float(total_seconds),
         "label_rule": (
             f"{stream.probe_per_class} labelled training digits per class seen so far, "
             "learning off; classes not yet seen are never assigned"
+        ),
+        "evaluation_rule": (
+            f"the first {stream.test_per_class} digits of each class seen so far in the "
+            f"{stream.evaluation} split, the same for every seed"
         ),
         "command": " ".join(sys.argv),
     }

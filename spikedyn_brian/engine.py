@@ -36,6 +36,7 @@ from spikedyn_brian.devices import DEVICES, FIXED_DURATION_DEVICES
 from spikedyn_brian.models.equations import learned_synapse_variables, presentation_slot
 from spikedyn_brian.models.parameters import as_dict
 from spikedyn_brian.network import build_network, initial_weights
+from spikedyn_brian.seeds import chunk_seed
 
 __all__ = ["DEVICES", "LearnedState", "StreamResult", "Engine", "generate_project"]
 
@@ -417,7 +418,7 @@ class Engine:
         )
 
     def _chunk_seed(self, seed, first):
-        return (int(seed) * 7919 + int(first)) % (2**31 - 1)
+        return chunk_seed(seed, first)
 
     def _run_chunk(self, images, state, plastic, seed, first):
         if self.device_name in ("cpp_standalone", "cuda"):

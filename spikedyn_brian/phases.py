@@ -7,14 +7,10 @@ configuration restores finished phases and resumes the unfinished one where
 it stopped.
 """
 
-import platform
-
 import numpy as np
-import xarray
-
 from spikedyn_brian.engine import LearnedState, StreamResult
 
-__all__ = ["PhaseRunner", "concatenate_results", "library_versions", "phase_runner_for"]
+__all__ = ["PhaseRunner", "concatenate_results", "phase_runner_for", "checkpoint_key"]
 
 _RESULT_FIELDS = ("spike_counts", "presentations", "final_intensity")
 
@@ -124,41 +120,18 @@ def concatenate_results(parts):
 
 
 
-def library_versions():
-    """Versions of the libraries a result depends on (for results attrs)."""
-    import brian2
-    import netCDF4
-
-    return {
-        "python": platform.python_version(),
-        "brian2": brian2.__version__,
-        "numpy": np.__version__,
-        "xarray": xarray.__version__,
-        "netCDF4": netCDF4.__version__,
-        "spikedyn_brian": _package_version(),
-    }
-
-
-def _package_version():
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("spikedyn-brian")
-    except PackageNotFoundError:  # pragma: no cover - running from a checkout
-        return "unknown"
-
-
 def phase_runner_for(experiment, data_source, protocol, engine=None):
     """The engine (built from the experiment unless given) and its `PhaseRunner`.
 
     The checkpoint (next to the output, ``<output>.checkpoint.npz``) is keyed
-    by the whole configuration, the data source and the protocol name, so a
-    run resumes only from its own checkpoint.
+    by what changes the results (`checkpoint_key`), so a run resumes only
+    from its own checkpoint, and cosmetic settings (progress bars, the
+    spelling of the output path, the build directory) never discard one.
     """
     from pathlib import Path
 
     from spikedyn_brian.checkpoint import Checkpoint
-    from spikedyn_brian.engine import Engine, parameters_hash
+    from spikedyn_brian.engine import Engine
 
     device, output = experiment.device, experiment.output
     if engine is None:
@@ -171,6 +144,20 @@ def phase_runner_for(experiment, data_source, protocol, engine=None):
         )
     checkpoint = None
     if output.checkpoint:
-        key = parameters_hash(experiment.network, (experiment.to_json(), data_source, protocol))
+        key = checkpoint_key(experiment, data_source, protocol)
         checkpoint = Checkpoint(Path(output.path).with_suffix(".checkpoint.npz"), key)
     return engine, PhaseRunner(engine, checkpoint, output.progress)
+
+
+def checkpoint_key(experiment, data_source, protocol):
+    """Hash of what changes a run's results: network, stream, device, data, protocol.
+
+    Left out: the output table (path, progress bars, checkpointing) and the
+    build directory, which change where things go, not what is computed.
+    """
+    from spikedyn_brian.engine import parameters_hash
+
+    configuration = experiment.to_dict()
+    configuration.pop("output", None)
+    configuration.get("device", {}).pop("build_dir", None)
+    return parameters_hash(experiment.network, (configuration, data_source, protocol))

@@ -291,5 +291,46 @@ def test_load_digits_defaults_to_embedded(monkeypatch):
 
 
 def test_load_digits_bad_split():
-    with pytest.raises(ValueError, match="'train', 'test'"):
+    with pytest.raises(ValueError, match="'train', 'fit', 'validation', 'test'"):
         load_digits("all")
+
+
+# --- validation split --------------------------------------------------------
+
+
+def test_embedded_validation_split_is_the_last_50_of_each_class(monkeypatch):
+    monkeypatch.delenv(MNIST_DIRECTORY_ENVIRONMENT_VARIABLE, raising=False)
+    train, fit, validation = (load_digits(s) for s in ("train", "fit", "validation"))
+    assert len(fit) == 3500 and len(validation) == 500
+    assert list(validation.class_counts()) == [50] * 10
+    for digit in range(10):
+        of_class = train.images[train.labels == digit]
+        np.testing.assert_array_equal(validation.images[validation.labels == digit],
+                                      of_class[-50:])
+        np.testing.assert_array_equal(fit.images[fit.labels == digit], of_class[:-50])
+    assert "[validation split]" in validation.source and "[fit split]" in fit.source
+
+
+def test_idx_validation_split_is_the_last_10000_training_digits(tmp_path):
+    count = 21000
+    images = np.random.default_rng(1).integers(0, 256, (count, 28, 28), dtype=np.uint8)
+    labels = (np.arange(count) % 10).astype(np.uint8)
+    write_idx(tmp_path / "train-images-idx3-ubyte", images)
+    write_idx(tmp_path / "train-labels-idx1-ubyte", labels)
+    validation = load_digits("validation", tmp_path)
+    fit = load_digits("fit", tmp_path)
+    assert len(validation) == 10000 and len(fit) == 11000
+    np.testing.assert_array_equal(validation.images, images[-10000:].reshape(10000, 784))
+    np.testing.assert_array_equal(fit.labels, labels[:11000])
+
+
+def test_validation_split_does_not_depend_on_anything_but_the_data(monkeypatch):
+    from spikedyn_brian.data import validation_indices
+
+    monkeypatch.delenv(MNIST_DIRECTORY_ENVIRONMENT_VARIABLE, raising=False)
+    train = load_digits("train")
+    np.testing.assert_array_equal(validation_indices(train), validation_indices(train))
+    fit, validation = load_digits("fit"), load_digits("validation")
+    # No validation image is a fit image.
+    fit_rows = {row.tobytes() for row in fit.images}
+    assert not any(row.tobytes() in fit_rows for row in validation.images)
