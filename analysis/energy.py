@@ -198,28 +198,35 @@ def operation_costs(parameters, weight_bits=32):
     p = parameters
     w_words = weight_bits / 32
     depression = uses_pre_spike_depression(p)
-    timer = p.excitatory.use_timer
+    timer = p.excitatory.uses_timer
     theta_decays = not (p.uses_spikedyn_learning and not p.spikedyn.adaptive_threshold)
 
-    # Excitatory neuron, one time step (exponential Euler):
-    #   g = 1 + ge + gi; v_inf = (v_rest + ge E_exc + gi E_inh) / g;
-    #   v = v_inf + (v - v_inf) exp(-g dt / tau)   → 6 add, 5 mult, 1 exp
+    # Excitatory neuron, one time step. Forward Euler (default):
+    #   v += dt/tau ((v_rest - v) + ge (E_exc - v) + gi (E_inh - v)) → 5 add, 4 mult;
+    # exponential Euler: g = 1 + ge + gi; v_inf = (v_rest + ge E_exc + gi E_inh) / g;
+    #   v = v_inf + (v - v_inf) exp(-g dt / tau)   → 6 add, 5 mult, 1 exp.
     #   refractory test t - lastspike < t_ref      → 2 add
     #   ge, gi (and theta, post1, post2) decay by a constant factor → 1 mult each
     #   timer += rate dt → 1 add; threshold v > base + theta (and timer) → 2 (3) add
+    exponential = p.integration_method == "exponential_euler"
+    membrane = (_EXP + Primitives(float_add=6, float_mult=5) if exponential
+                else Primitives(float_add=5, float_mult=4))
     state = ["v", "ge", "gi", "theta", "lastspike"] + (["timer"] if timer else []) + (
         ["post1", "post2"] if depression else [])
     decays = 2 + int(theta_decays) + (2 if depression else 0)
-    excitatory = _EXP + Primitives(
-        float_add=6 + 2 + (1 if timer else 0) + 2 + (1 if timer else 0),
-        float_mult=5 + decays,
+    excitatory = membrane + Primitives(
+        float_add=2 + (1 if timer else 0) + 2 + (1 if timer else 0),
+        float_mult=decays,
         memory_read=len(state),
         memory_write=len(state) - 1 - int(not theta_decays),  # lastspike only at a spike
     )
-    # Inhibitory neuron (no gi): g = 1 + ge; v_inf; v update → 4 add, 4 mult, 1 exp;
-    # refractory 2 add; ge decay 1 mult; threshold 1 add. State v, ge, lastspike.
-    inhibitory = _EXP + Primitives(float_add=4 + 2 + 1, float_mult=4 + 1,
-                                   memory_read=3, memory_write=2)
+    # Inhibitory neuron (no gi): forward Euler 4 add, 3 mult (exponential Euler:
+    # g = 1 + ge; v_inf; v update → 4 add, 4 mult, 1 exp); refractory 2 add;
+    # ge decay 1 mult; threshold 1 add. State v, ge, lastspike.
+    inhibitory_membrane = (_EXP + Primitives(float_add=4, float_mult=4) if exponential
+                           else Primitives(float_add=4, float_mult=3))
+    inhibitory = inhibitory_membrane + Primitives(float_add=2 + 1, float_mult=1,
+                                                  memory_read=3, memory_write=2)
     # Input neuron: pre decays (1 mult); t >= next_spike and t - slot_start <
     # presentation (3 add). Reads pre, next_spike; writes pre.
     input_update = Primitives(float_add=3, float_mult=1, memory_read=2, memory_write=1)

@@ -165,7 +165,7 @@ def memory_footprint(parameters, weight_bits=32, state_bits=32, connectivity="im
     # (time of the last spike), the normalisation accumulator, and the
     # variant's optional variables.
     excitatory = ["v", "ge", "gi", "theta", "lastspike", "input_weight_sum"]
-    if p.excitatory.use_timer:
+    if p.excitatory.uses_timer:
         excitatory.append("timer")
     if uses_pre_spike_depression(p):
         excitatory += ["post1", "post2"]

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 
 from brian2 import Equations, mV, ms
+from brian2.stateupdaters.base import StateUpdateMethod
 
 __all__ = [
     "ModelDescription",
@@ -87,6 +88,58 @@ class ModelDescription:
         return f"ModelDescription({', '.join(parts)})"
 
 
+class EulerWithExactTraces(StateUpdateMethod):
+    """Forward Euler, except for some linear traces, which decay exactly.
+
+    The original code integrates its neurons with Brian 1's forward Euler
+    (their equations are non-linear), but keeps the STDP traces in separate
+    groups of linear equations, which Brian 1 integrates exactly. Here the
+    traces ``post1``/``post2`` live on the excitatory neurons, so one group
+    needs both: this state updater applies Brian2's ``euler`` to every
+    equation but those named in ``exact``, which must be linear decays
+    ``dx/dt = a x`` (``a`` constant) and are updated as ``x exp(a dt)``.
+
+    Parameters
+    ----------
+    exact : iterable of str
+        Variables integrated exactly.
+    """
+
+    def __init__(self, exact):
+        self.exact = tuple(exact)
+
+    def __call__(self, equations, variables=None, method_options=None):
+        import sympy
+        from brian2.parsing.sympytools import str_to_sympy, sympy_to_str
+
+        rest = Equations([eq for eq in equations.ordered if eq.varname not in self.exact])
+        code = [StateUpdateMethod.stateupdaters["euler"](rest, variables, method_options)]
+        for eq in equations.ordered:
+            if eq.varname not in self.exact:
+                continue
+            # dx/dt = a*x with a constant: x(t + dt) = x(t) exp(a dt).
+            x = sympy.Symbol(eq.varname, real=True)
+            rate = str_to_sympy(eq.expr.code)
+            a = sympy.diff(rate, x)
+            if x in a.free_symbols or sympy.simplify(rate - a * x) != 0:
+                raise ValueError(f"{eq.varname} is not a linear decay: d{eq.varname}/dt = "
+                                 f"{eq.expr.code}")
+            code.append(f"_{eq.varname} = {eq.varname}*exp(dt*({sympy_to_str(a)}))\n"
+                        f"{eq.varname} = _{eq.varname}")
+        return "\n".join(code)
+
+    def __repr__(self):
+        return f"EulerWithExactTraces(exact={self.exact!r})"
+
+
+def _integration_method(network, traces):
+    """The neurons' state updater: ``network.integration_method``, with forward
+    Euler's traces ``traces`` decaying exactly (`EulerWithExactTraces`)."""
+    if network.integration_method == "euler" and traces:
+        return EulerWithExactTraces(traces)
+    return network.integration_method
+
+
 def _theta_rule(network):
     """(theta_plus in mV, tau_theta in ms or None for a frozen theta)."""
     if network.uses_spikedyn_learning:
@@ -119,9 +172,10 @@ def excitatory_neuron(network):
     """
     exc = network.excitatory
     theta_plus, tau_theta = _theta_rule(network)
+    clamp = " (unless refractory)" if exc.clamp_refractory else ""
     lines = [
         "dv/dt = ((v_rest - v) + ge*(E_exc - v) + gi*(E_inh - v)) / tau_membrane"
-        " : volt (unless refractory)",
+        f" : volt{clamp}",
         "dge/dt = -ge/tau_ge : 1",
         "dgi/dt = -gi/tau_gi : 1",
         "plastic : 1 (shared)",
@@ -153,7 +207,7 @@ def excitatory_neuron(network):
     reset = ["v = v_reset"]
     if theta_plus:
         reset.append("theta += plastic*theta_plus")
-    if exc.use_timer:
+    if exc.uses_timer:
         lines.append("dtimer/dt = timer_rate : second")
         namespace["timer_rate"] = exc.timer_rate
         namespace["timer_threshold"] = exc.timer_threshold_ms * ms
@@ -176,13 +230,14 @@ def excitatory_neuron(network):
         if network.spikedyn.consolidation_theta_mV > 0:
             namespace["theta_consolidation"] = network.spikedyn.consolidation_theta_mV * mV
             namespace["theta_initial"] = exc.theta_initial_mV * mV
+    traces = [name for name in ("post1", "post2") if f"d{name}/dt" in "\n".join(lines)]
     return ModelDescription(
         equations=Equations("\n".join(lines)),
         threshold=threshold,
         reset="\n".join(reset),
         refractory=exc.refractory_ms * ms,
         namespace=namespace,
-        method=network.integration_method,
+        method=_integration_method(network, traces),
     )
 
 

@@ -19,11 +19,15 @@ __all__ = [
     "ASPParameters",
     "NetworkParameters",
     "NETWORK_VARIANTS",
+    "TIMER_READINGS",
     "network_parameters",
 ]
 
 #: The network variants that can be built.
 NETWORK_VARIANTS = ("diehl-cook", "asp", "spikedyn")
+
+#: Readings of the original code's excitatory ``timer`` (`ExcitatoryNeuronParameters.timer`).
+TIMER_READINGS = ("original", "brian2-port")
 
 
 @dataclass
@@ -31,7 +35,7 @@ class ExcitatoryNeuronParameters:
     """Conductance-based LIF excitatory neuron with adaptive threshold ``theta``.
 
     The spike condition is ``v > v_threshold - theta_offset + theta`` (with the
-    optional ``timer`` condition, see `use_timer`); ``theta`` starts at
+    ``timer`` condition of the Brian2-port reading, see `timer`); ``theta`` starts at
     `theta_initial_mV` = `theta_offset_mV`, so the initial threshold is −52 mV.
     """
 
@@ -48,12 +52,28 @@ class ExcitatoryNeuronParameters:
     tau_theta_ms: float = 1e7
     theta_offset_mV: float = 20.0
     theta_initial_mV: float = 20.0
-    #: Original code: the spike condition also needs ``timer > timer_threshold``
-    #: where ``timer`` grows at `timer_rate` ms per ms and is reset to 0 at each
-    #: spike, i.e. an effective refractoriness of 50 ms. Default: kept (True).
-    use_timer: bool = True
+    #: How the original code's ``timer`` is read (``docs/models.md``). The
+    #: original (Brian 1, ``brian_no_units``) writes ``dtimer/dt = 100.0 : ms``
+    #: and spikes only if ``timer > refrac_e`` (5 ms); without units the timer
+    #: grows by 100 per second and passes 0.005 s 0.05 ms after its reset, one
+    #: step later: it never blocks a spike, the 5 ms refractory period acts.
+    #: ``'original'`` (default): that behaviour, so no timer is simulated.
+    #: ``'brian2-port'``: the reading of the Brian2 ports (Brian2's own example
+    #: included), 0.1 s per s, an effective refractoriness of 50 ms.
+    timer: str = "original"
+    #: Timer rate of the ``'brian2-port'`` reading, in s per s, and its threshold.
     timer_rate: float = 0.1
     timer_threshold_ms: float = 5.0
+    #: Whether ``v`` is held at ``v_reset`` during the refractory period. The
+    #: original code's excitatory reset is a code string, for which Brian 1
+    #: applies no refractory clamp: ``v`` integrates from ``v_reset`` while
+    #: spikes are blocked. Its inhibitory neurons are clamped.
+    clamp_refractory: bool = False
+
+    @property
+    def uses_timer(self):
+        """Whether the ``timer`` variable is simulated (the Brian2-port reading)."""
+        return self.timer == "brian2-port"
 
 
 @dataclass
@@ -183,16 +203,23 @@ class NetworkParameters:
     inputs: InputParameters = field(default_factory=InputParameters)
     spikedyn: SpikeDynParameters = field(default_factory=SpikeDynParameters)
     asp: ASPParameters = field(default_factory=ASPParameters)
-    #: Brian2 integration method of the neurons' membrane equations. Forward
-    #: Euler runs away once lateral inhibition is strong (large N); the
-    #: exponential Euler method does not (``docs/models.md``).
-    integration_method: str = "exponential_euler"
+    #: Brian2 integration method of the neurons' equations. ``'euler'``
+    #: (default) is what Brian 1 chose for the original code (the model is
+    #: non-linear). Forward Euler runs away once lateral inhibition is strong
+    #: (N >= 1600 with the inhibitory layer, N = 6400 with direct inhibition);
+    #: ``'exponential_euler'`` does not (``docs/models.md``).
+    integration_method: str = "euler"
 
     def __post_init__(self):
         if self.variant not in NETWORK_VARIANTS:
             raise ValueError(
                 f"network variant {self.variant!r} is unknown; choose one of "
                 f"{', '.join(NETWORK_VARIANTS)}"
+            )
+        if self.excitatory.timer not in TIMER_READINGS:
+            raise ValueError(
+                f"excitatory.timer {self.excitatory.timer!r} is unknown; choose one of "
+                f"{', '.join(TIMER_READINGS)}"
             )
         if int(self.n_neurons) != self.n_neurons or self.n_neurons < 1:
             raise ValueError(

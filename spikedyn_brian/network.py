@@ -219,7 +219,7 @@ class SpikingNetwork:
         # Every stream (and chunk) starts from rest: a neuron that has not
         # fired yet may fire at once (timer past its threshold).
         self.excitatory.v = p.excitatory.v_rest_mV * mV
-        if p.excitatory.use_timer:
+        if p.excitatory.uses_timer:
             self.excitatory.timer = p.excitatory.timer_threshold_ms * 2 * ms
         slot_events = ["normalise_flag", "normalisation_factor", "weight_sum_reset"]
         if "learning_rate_factor" in self.excitatory.equations.names:

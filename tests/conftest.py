@@ -49,5 +49,12 @@ def brian_device(device_name, tmp_path):
         brian2.prefs.codegen.target = "numpy"
     yield device_name
     brian2.device.reinit()
+    # The magic network keeps the clocks of its last run (and so their names):
+    # a later Engine build in this process would get suffixed clock names,
+    # other code than a fresh process, and a rebuild of a shared build.
+    from brian2.core.magic import magic_network
+
+    magic_network._clocks = set()
+    magic_network._clock_variables = {}
     brian2.device.activate()
     brian2.set_device("runtime")

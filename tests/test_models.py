@@ -49,18 +49,48 @@ def _excitatory_group(parameters, threshold=None, extra="", dt=None):
     return group, stub
 
 
-def test_leak_matches_analytic_solution(brian_device):
-    """No input: v relaxes exponentially to v_rest with tau = 100 ms."""
-    parameters = network_parameters("diehl-cook", 1)
+@pytest.mark.parametrize("method", ["euler", "exponential_euler"])
+def test_leak_matches_analytic_solution(brian_device, method):
+    """No input: v relaxes to v_rest with tau = 100 ms; forward Euler (the
+    original's integrator) as its discrete solution (1 - dt/tau)^n, exponential
+    Euler as the exact one."""
+    parameters = network_parameters("diehl-cook", 1, integration_method=method)
     group, stub = _excitatory_group(parameters)
     group.v = -55 * mV
     group.theta = 20 * mV
-    group.timer = 1 * second
     monitor = StateMonitor(group, "v", record=0)
     run(200 * ms)
     times = monitor.t / second
-    expected = -65e-3 + 10e-3 * np.exp(-times / 0.1)
+    if method == "euler":
+        decay = (1 - 0.5 / 100) ** np.round(times / 0.5e-3)
+    else:
+        decay = np.exp(-times / 0.1)
+    expected = -65e-3 + 10e-3 * decay
     np.testing.assert_allclose(monitor.v[0] / mV, expected * 1e3, atol=1e-6)
+
+
+@pytest.mark.parametrize("timer", ["original", "brian2-port"])
+def test_timer_readings_set_the_shortest_interspike_interval(brian_device, timer):
+    """Under constant strong drive the original's (inert) timer leaves the 5 ms
+    refractory period as the shortest interval; the Brian2-port reading (0.1 s
+    per s, threshold 5 ms) makes it 50 ms."""
+    from brian2 import SpikeMonitor
+
+    parameters = network_parameters("diehl-cook", 1)
+    parameters.excitatory.timer = timer
+    group, stub = _excitatory_group(parameters, extra="drive : 1")
+    group.theta = 20 * mV
+    group.plastic = 0.0
+    group.run_regularly("ge = 5.0", dt=0.5 * ms)
+    spikes = SpikeMonitor(group)
+    run(300 * ms)
+    intervals = np.diff(np.asarray(spikes.t / ms))
+    assert len(intervals) > 3
+    shortest = intervals.min()
+    if timer == "original":
+        assert 5.0 <= shortest < 10.0, intervals
+    else:
+        assert 50.0 <= shortest < 51.0, intervals
 
 
 def test_conductance_trajectory_matches_ode_solution(brian_device):
