@@ -51,9 +51,12 @@ setup(
         "matplotlib>=3.8",
         "mlxtend>=0.23",
         "dask[distributed]>=2024.1",
+        "optuna>=3.6",
+        "pooch>=1.8",
     ],
     extras_require={
-        "test": ["pytest>=8", "nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6.29"],
+        "test": ["pytest>=8", "hypothesis>=6.100", "nbclient>=0.10", "nbformat>=5.9",
+                 "ipykernel>=6.29"],
         # brian2cuda pins brian2 == 2.10.1; curand comes from NVIDIA's wheel.
         "cuda": ["brian2cuda==1.0b1", "nvidia-curand>=10.3"],
         # In the Python 3.11 environment of `make genn-venv` only.

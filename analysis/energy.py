@@ -199,7 +199,8 @@ def operation_costs(parameters, weight_bits=32):
     w_words = weight_bits / 32
     depression = uses_pre_spike_depression(p)
     timer = p.excitatory.uses_timer
-    theta_decays = not (p.uses_spikedyn_learning and not p.spikedyn.adaptive_threshold)
+    # Diehl & Cook's theta decays at every step; SpikeDyn's changes once per slot.
+    theta_decays = not p.uses_spikedyn_learning
 
     # Excitatory neuron, one time step. Forward Euler (default):
     #   v += dt/tau ((v_rest - v) + ge (E_exc - v) + gi (E_inh - v)) → 5 add, 4 mult;
@@ -251,8 +252,8 @@ def operation_costs(parameters, weight_bits=32):
         stdp_potentiation = Primitives(float_add=4, float_mult=1)
     stdp_potentiation += Primitives(memory_read=w_words + 1, memory_write=w_words)
     if p.uses_asp:
-        # significance += gain * pre * (1 - significance) → 2 mult, 2 add
-        stdp_potentiation += Primitives(float_add=2, float_mult=2, memory_read=w_words,
+        # significance += rate * (pre - significance) → 1 mult, 2 add
+        stdp_potentiation += Primitives(float_add=2, float_mult=1, memory_read=w_words,
                                         memory_write=w_words)
     # Lateral event: gi_post += w_lateral (or ge_post += w_exc_to_inh, gi_post += w_inh_to_exc).
     lateral_event = Primitives(float_add=1, memory_read=1, memory_write=1)
@@ -265,18 +266,28 @@ def operation_costs(parameters, weight_bits=32):
     # Normalisation before a training presentation, per synapse: sum pass
     # (read w, add) and scale pass (read w, mult, write w). SpikeDyn's decay
     # in the sum pass: w = clip(w - decay, 0, w_max) (3 add, write w). ASP's
-    # leak w -= leak (1 - s) w (2 mult, 2 add, read s, write w) and the decay
-    # of s (1 mult, read and write s).
+    # leak w -= leak (1 - s) w (2 mult, 2 add, read s, write w).
     normalisation = Primitives(float_add=1, float_mult=1, memory_read=2 * w_words,
                                memory_write=w_words)
     if p.uses_spikedyn_learning and p.spikedyn.weight_decay:
         normalisation += Primitives(float_add=3, memory_write=w_words)
     if p.uses_asp:
-        normalisation += Primitives(float_add=2, float_mult=3, memory_read=2 * w_words,
-                                    memory_write=2 * w_words)
+        normalisation += Primitives(float_add=2, float_mult=2, memory_read=2 * w_words,
+                                    memory_write=w_words)
     # Per neuron per normalisation: factor = total / sum (1 mult, 2 add).
     normalisation_neuron = Primitives(float_add=2, float_mult=1, memory_read=1,
                                       memory_write=1)
+    if p.uses_spikedyn_learning:
+        spikedyn = p.spikedyn
+        # SpikeDyn's per-slot neuron updates: theta += rate (spikes - target),
+        # clipped (3 add, 1 mult, 2 compares); activity = activity decay +
+        # spikes (2 add, 2 mult); k = exp(-activity / scale) (1 mult, 1 exp).
+        if spikedyn.adaptive_threshold:
+            normalisation_neuron += Primitives(float_add=5, float_mult=1, memory_read=2,
+                                               memory_write=1)
+        if spikedyn.adaptive_learning_rate:
+            normalisation_neuron += _EXP + Primitives(float_add=2, float_mult=3, memory_read=2,
+                                                      memory_write=2)
     costs = {
         "excitatory_update": excitatory,
         "inhibitory_update": inhibitory,

@@ -31,7 +31,11 @@ import math
 import numpy as np
 from dataclasses import dataclass, field
 
-from spikedyn_brian.models.equations import uses_pre_spike_depression
+from spikedyn_brian.models.equations import (
+    learned_neuron_variables,
+    uses_pre_spike_depression,
+    uses_spike_history,
+)
 
 __all__ = ["MemoryItem", "MemoryFootprint", "memory_footprint", "CONNECTIVITY"]
 
@@ -169,6 +173,11 @@ def memory_footprint(parameters, weight_bits=32, state_bits=32, connectivity="im
         excitatory.append("timer")
     if uses_pre_spike_depression(p):
         excitatory += ["post1", "post2"]
+    if uses_spike_history(p):
+        excitatory.append("slot_spikes")  # SpikeDyn's per-slot spike count
+    excitatory += [name for name in learned_neuron_variables(p)]  # SpikeDyn's activity
+    if "activity" in excitatory:
+        excitatory.append("learning_rate_factor")
     items += [MemoryItem("excitatory_state", "excitatory", name, n, state_bits)
               for name in excitatory]
 

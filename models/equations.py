@@ -17,6 +17,8 @@ formulations are identical (tested in ``tests/test_models.py``).
 import re
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from brian2 import Equations, mV, ms
 from brian2.stateupdaters.base import StateUpdateMethod
 
@@ -33,17 +35,21 @@ __all__ = [
 ]
 
 #: Order (``when='start'``) of the operations run once per presentation slot.
-#: The controller decides first; then the inputs draw their first spike; then
-#: weight decay + column sums, normalisation factors, scaling, and clean-up.
+#: The controller decides first; then the inputs draw their first spike and
+#: SpikeDyn's neurons update threshold and activity from the slot that ended
+#: (while ``normalise_flag`` still says whether it was a training slot); then
+#: the flag for the new slot and the learning-rate factor; then weight decay + column sums,
+#: normalisation factors, scaling, and clean-up.
 SLOT_EVENT_ORDER = {
     "controller": 0,
     "inputs": 1,
-    "normalise_flag": 1,
-    "learning_rate_factor": 1,
-    "weight_sum": 2,
-    "normalisation_factor": 3,
-    "normalisation_scale": 4,
-    "weight_sum_reset": 5,
+    "spike_history": 1,
+    "normalise_flag": 2,
+    "learning_rate_factor": 2,
+    "weight_sum": 3,
+    "normalisation_factor": 4,
+    "normalisation_scale": 5,
+    "weight_sum_reset": 6,
 }
 
 
@@ -141,12 +147,13 @@ def _integration_method(network, traces):
 
 
 def _theta_rule(network):
-    """(theta_plus in mV, tau_theta in ms or None for a frozen theta)."""
+    """(theta_plus in mV, tau_theta in ms) of Diehl & Cook's theta, or None.
+
+    None for SpikeDyn, whose threshold follows its own rule
+    (`excitatory_slot_code`, event ``spike_history``).
+    """
     if network.uses_spikedyn_learning:
-        mechanisms = network.spikedyn
-        if not mechanisms.adaptive_threshold:
-            return 0.0, None
-        return mechanisms.theta_plus_mV, mechanisms.tau_theta_ms
+        return None
     exc = network.excitatory
     return exc.theta_plus_mV, exc.tau_theta_ms
 
@@ -154,6 +161,21 @@ def _theta_rule(network):
 def learned_synapse_variables(network):
     """Input-synapse variables besides ``w`` that carry learning between runs."""
     return ("significance",) if network.uses_asp else ()
+
+
+def learned_neuron_variables(network):
+    """Excitatory-neuron variables besides ``theta`` that carry learning between runs."""
+    if network.uses_spikedyn_learning and network.spikedyn.adaptive_learning_rate:
+        return ("activity",)
+    return ()
+
+
+def uses_spike_history(network):
+    """Whether the excitatory neurons count their spikes per slot (SpikeDyn's
+    adaptive threshold and adaptive learning rate read the count)."""
+    spikedyn = network.spikedyn
+    return network.uses_spikedyn_learning and (
+        spikedyn.adaptive_threshold or spikedyn.adaptive_learning_rate)
 
 
 def uses_pre_spike_depression(network):
@@ -166,12 +188,15 @@ def excitatory_neuron(network):
 
     ``dv/dt = ((v_rest - v) + ge (E_exc - v) + gi (E_inh - v)) / tau_m``;
     ``ge``, ``gi`` are conductances in units of the leak conductance and
-    decay with 1 ms and 2 ms. ``theta`` rises by ``theta_plus`` per spike while
-    learning (``plastic`` = 1) and decays with ``tau_theta``; it is frozen
-    while testing. The traces ``post1``/``post2`` serve the STDP rule.
+    decay with 1 ms and 2 ms. Diehl & Cook: ``theta`` rises by ``theta_plus``
+    per spike while learning (``plastic`` = 1) and decays with ``tau_theta``;
+    it is frozen while testing. SpikeDyn: ``theta`` follows its set-point rule
+    once per slot (`excitatory_slot_code`), and the neurons count their spikes
+    per slot (``slot_spikes``) and, for the adaptive learning rate, their
+    activity. The traces ``post1``/``post2`` serve Diehl & Cook's STDP rule.
     """
     exc = network.excitatory
-    theta_plus, tau_theta = _theta_rule(network)
+    theta_rule = _theta_rule(network)
     clamp = " (unless refractory)" if exc.clamp_refractory else ""
     lines = [
         "dv/dt = ((v_rest - v) + ge*(E_exc - v) + gi*(E_inh - v)) / tau_membrane"
@@ -186,10 +211,6 @@ def excitatory_neuron(network):
         "input_weight_sum : 1",
         "normalisation_factor : 1",
     ]
-    if tau_theta is None:
-        lines.append("theta : volt")
-    else:
-        lines.append("dtheta/dt = -plastic*theta/tau_theta : volt")
     namespace = {
         "v_rest": exc.v_rest_mV * mV,
         "v_reset": exc.v_reset_mV * mV,
@@ -199,14 +220,18 @@ def excitatory_neuron(network):
         "tau_ge": exc.tau_ge_ms * ms,
         "tau_gi": exc.tau_gi_ms * ms,
         "threshold_base": (exc.v_threshold_mV - exc.theta_offset_mV) * mV,
-        "theta_plus": theta_plus * mV,
     }
-    if tau_theta is not None:
-        namespace["tau_theta"] = tau_theta * ms
-    threshold = "v > threshold_base + theta"
     reset = ["v = v_reset"]
-    if theta_plus:
+    if theta_rule is None:
+        # SpikeDyn: theta changes once per slot (`excitatory_slot_code`).
+        lines.append("theta : volt")
+    else:
+        theta_plus, tau_theta = theta_rule
+        lines.append("dtheta/dt = -plastic*theta/tau_theta : volt")
+        namespace["tau_theta"] = tau_theta * ms
+        namespace["theta_plus"] = theta_plus * mV
         reset.append("theta += plastic*theta_plus")
+    threshold = "v > threshold_base + theta"
     if exc.uses_timer:
         lines.append("dtimer/dt = timer_rate : second")
         namespace["timer_rate"] = exc.timer_rate
@@ -221,15 +246,24 @@ def excitatory_neuron(network):
         # Reset runs after the synaptic pathways, so on_post still sees the
         # trace value just before the spike ("post2before" of the original).
         reset += ["post1 = 1", "post2 = 1"]
-    if network.uses_spikedyn_learning and network.spikedyn.adaptive_learning_rate:
-        # Brian2 synapses cannot read a linked variable of their target, so
-        # the factor is copied once per slot into a plain variable.
-        lines += ["intensity : 1 (linked)", "learning_rate_factor : 1"]
-        namespace["start_intensity"] = float(network.inputs.start_intensity)
-        namespace["learning_rate_cap"] = float(network.spikedyn.learning_rate_cap)
-        if network.spikedyn.consolidation_theta_mV > 0:
-            namespace["theta_consolidation"] = network.spikedyn.consolidation_theta_mV * mV
-            namespace["theta_initial"] = exc.theta_initial_mV * mV
+    if uses_spike_history(network):
+        spikedyn = network.spikedyn
+        lines.append("slot_spikes : 1")
+        reset.append("slot_spikes += 1")
+        if spikedyn.adaptive_threshold:
+            namespace.update(
+                theta_rate=spikedyn.theta_rate_mV * mV,
+                target_spikes=spikedyn.target_response / network.n_neurons,
+                theta_floor=exc.theta_initial_mV * mV,
+                theta_max=spikedyn.theta_max_mV * mV,
+            )
+        if spikedyn.adaptive_learning_rate:
+            # Brian2 synapses cannot read a value computed in a slot operation
+            # of their target unless it is a plain variable: the factor is one.
+            lines += ["activity : 1", "learning_rate_factor : 1"]
+            namespace["activity_decay"] = float(
+                np.exp(-1.0 / spikedyn.activity_tau_presentations))
+            namespace["consolidation_spikes"] = float(spikedyn.consolidation_spikes)
     traces = [name for name in ("post1", "post2") if f"d{name}/dt" in "\n".join(lines)]
     return ModelDescription(
         equations=Equations("\n".join(lines)),
@@ -399,12 +433,18 @@ def input_synapses(network):
     with *reduction of spurious updates* the input spike only conducts and
     the update happens at the postsynaptic spike,
     ``w = clip(w + k nu_post (pre - x_target), 0, w_max)``; with the
-    *adaptive learning rate* ``k = clip(intensity / start_intensity, 1, cap)``
+    *adaptive learning rate* ``k = exp(-activity / consolidation_spikes)``
     (``k = 1`` otherwise), held by the excitatory neurons as
     ``learning_rate_factor`` and refreshed at every slot.
 
-    Slot code (returned in ``events``) decays the weights (SpikeDyn), sums
-    each neuron's input weights and scales them to ``normalisation_total``.
+    ASP (``docs/models.md``): Diehl & Cook's rule, and a per-synapse
+    *significance* ``s`` that tracks the pre-post correlation at every
+    postsynaptic spike, ``s += rate (pre - s)``; before every training
+    presentation each weight leaks, ``w -= leak (1 - s) w``.
+
+    Slot code (returned in ``events``) decays or leaks the weights (SpikeDyn,
+    ASP), sums each neuron's input weights and scales them to
+    ``normalisation_total``.
     """
     plasticity = network.plasticity
     namespace = {
@@ -432,17 +472,15 @@ def input_synapses(network):
     if network.uses_asp:
         asp = network.asp
         equations += "\nsignificance : 1"
-        # A synapse is as significant as it is potentiated: the gain scales with
-        # the presynaptic trace, like the potentiation itself.
-        on_post += "\nsignificance += plastic_post*significance_gain*pre_pre*(1 - significance)"
-        namespace.update(
-            asp_leak=asp.leak_per_sample,
-            significance_gain=asp.significance_gain,
-            significance_decay=asp.significance_decay_per_sample,
-        )
+        # The significance follows the temporal correlation of the pre- and
+        # postsynaptic spikes: at every postsynaptic spike it moves towards
+        # the presynaptic trace. It changes only when the neuron fires, so
+        # what a neuron learned long ago stays significant until the neuron
+        # answers other inputs.
+        on_post += "\nsignificance += plastic_post*significance_rate*(pre_pre - significance)"
+        namespace.update(asp_leak=asp.leak_per_sample, significance_rate=asp.significance_rate)
         sum_code = (
             "w = clip(w - normalise_flag_post*asp_leak*(1 - significance)*w, 0, w_max)\n"
-            "significance *= 1 - normalise_flag_post*significance_decay\n"
             "input_weight_sum_post += w"
         )
     elif spikedyn is not None and spikedyn.weight_decay:
@@ -540,12 +578,10 @@ def input_synapses_with_synaptic_traces(network):
 
 
 #: Per-slot code run on the excitatory group around the synaptic slot code.
-#: (``learning_rate_factor`` only exists with SpikeDyn's adaptive learning rate.)
+#: (``spike_history`` and ``learning_rate_factor`` only exist in SpikeDyn.)
 EXCITATORY_SLOT_CODE = {
     "normalise_flag": "normalise_flag = normalise_now",
-    "learning_rate_factor": (
-        "learning_rate_factor = clip(intensity / start_intensity, 1, learning_rate_cap)"
-    ),
+    "learning_rate_factor": "learning_rate_factor = exp(-activity/consolidation_spikes)",
     "normalisation_factor": (
         "normalisation_factor = normalise_now*normalisation_total"
         "/(input_weight_sum + int(input_weight_sum == 0)) + (1 - normalise_now)"
@@ -554,21 +590,41 @@ EXCITATORY_SLOT_CODE = {
 }
 
 
-def excitatory_slot_code(network, event):
-    """Code of the per-slot excitatory event ``event`` (`EXCITATORY_SLOT_CODE`).
+def excitatory_slot_events(network):
+    """Names of the per-slot excitatory events of ``network`` (in `SLOT_EVENT_ORDER`)."""
+    events = ["normalise_flag", "normalisation_factor", "weight_sum_reset"]
+    if uses_spike_history(network):
+        events.append("spike_history")
+    if network.uses_spikedyn_learning and network.spikedyn.adaptive_learning_rate:
+        events.append("learning_rate_factor")
+    return events
 
-    With SpikeDyn's consolidation term (``consolidation_theta_mV`` > 0) the
-    learning-rate factor is multiplied by
-    ``exp(-max(theta - theta_initial, 0)/theta_consolidation)``.
+
+def excitatory_slot_code(network, event):
+    """Code of the per-slot excitatory event ``event`` (`excitatory_slot_events`).
+
+    ``spike_history`` (SpikeDyn) closes the slot that has just ended: with
+    the adaptive threshold, ``theta`` moves towards the set point,
+    ``theta += theta_rate (slot_spikes - target_spikes)`` clipped to
+    ``[theta_initial, theta_max]`` (the threshold never falls below Diehl &
+    Cook's initial −52 mV); with the adaptive learning rate, ``activity`` counts
+    the neuron's training spikes with a decay per training slot. Both only
+    after a training presentation: ``normalise_flag`` still holds the flag of
+    the slot that has ended (0 at the start of a run, in testing and in the
+    idle slots after a stream).
     """
-    code = EXCITATORY_SLOT_CODE[event]
-    if (
-        event == "learning_rate_factor"
-        and network.uses_spikedyn_learning
-        and network.spikedyn.consolidation_theta_mV > 0
-    ):
-        code += " * exp(-clip(theta - theta_initial, 0*mV, 1*volt)/theta_consolidation)"
-    return code
+    if event != "spike_history":
+        return EXCITATORY_SLOT_CODE[event]
+    spikedyn = network.spikedyn
+    lines = []
+    if spikedyn.adaptive_threshold:
+        lines.append("theta = clip(theta + normalise_flag*theta_rate*(slot_spikes - target_spikes),"
+                     " theta_floor, theta_max)")
+    if spikedyn.adaptive_learning_rate:
+        lines.append("activity = activity*(1 - normalise_flag*(1 - activity_decay))"
+                     " + normalise_flag*slot_spikes")
+    lines.append("slot_spikes = 0")
+    return "\n".join(lines)
 
 
 def presentation_slot(network):

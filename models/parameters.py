@@ -137,33 +137,37 @@ class InputParameters:
 class SpikeDynParameters:
     """SpikeDyn mechanisms: each is a switch, so that it can be ablated.
 
-    All four learning mechanisms are reconstructions (the paper's body is not
-    available); ``docs/models.md`` gives each formula and its reasoning.
+    SpikeDyn's paper names its mechanisms but gives no formula; each form
+    here is a documented reconstruction (``docs/models.md``, with its source
+    or reasoning), and its constants are tuned on the validation split with
+    the same budget as the baselines' (``protocols/tuning.py``).
     """
 
     #: Direct lateral inhibition: exc → exc (i ≠ j), ``gi_post += w_lateral``.
     w_lateral: float = 17.0
-    #: Adaptive learning rate: the factor grows with the presynaptic activity
-    #: of the presentation, k = intensity / start_intensity (the expected
-    #: maximal presynaptic count relative to that of the first presentation),
-    #: capped at ``learning_rate_cap``, and shrinks with the neuron's
-    #: consolidation (see ``consolidation_theta_mV``).
+    #: Adaptive learning rate (an adaptive potentiation factor from spiking
+    #: activity, after FSpiNN): the STDP factor of neuron j is
+    #: k_j = exp(−activity_j / consolidation_spikes), where ``activity_j``
+    #: counts the neuron's training spikes, decaying by exp(−1/τ) per training
+    #: presentation (τ = ``activity_tau_presentations``). A neuron that has
+    #: answered many digits learns slowly and keeps what it learned; a fresh
+    #: one learns fast (metaplastic consolidation).
     adaptive_learning_rate: bool = True
-    learning_rate_cap: float = 4.0
-    #: Consolidation term of the adaptive learning rate: the factor is
-    #: multiplied by exp(−max(theta − theta_initial, 0) / consolidation_theta_mV),
-    #: so a neuron that has answered many digits (large theta) learns more
-    #: slowly and keeps what it learned. 0 switches the term off.
-    consolidation_theta_mV: float = 5.0
-    #: Adaptive threshold: theta rises by ``theta_plus_mV`` per spike and
-    #: decays towards 0 with ``tau_theta_ms`` (Diehl & Cook's 1e7 ms; 1e6 ms
-    #: let neurons of past tasks be recruited again, see docs/models.md).
+    consolidation_spikes: float = 100.0
+    activity_tau_presentations: float = 1e4
+    #: Adaptive threshold (set-point homeostasis, not Diehl & Cook's theta):
+    #: after every training presentation theta_j += theta_rate × (spikes_j −
+    #: target), target = ``target_response`` / N spikes per neuron, clipped to
+    #: [theta_initial, theta_max]. A neuron above its share of the layer's
+    #: response becomes harder to fire, one below it easier, with no decay in
+    #: time. Off: theta stays at its initial value.
     adaptive_threshold: bool = True
-    theta_plus_mV: float = 0.05
-    tau_theta_ms: float = 1e7
+    theta_rate_mV: float = 0.05
+    target_response: float = 20.0
+    theta_max_mV: float = 100.0
     #: Weight decay: before every training presentation each input weight
-    #: loses ``weight_decay`` (subtractive, floored at 0), removing weak,
-    #: old information; normalisation then restores the total.
+    #: loses ``weight_decay_per_sample`` (subtractive, floored at 0), removing
+    #: weak, old information; normalisation then restores the total.
     weight_decay: bool = True
     weight_decay_per_sample: float = 2e-4
     #: Reduction of spurious updates: no depression at every input spike;
@@ -174,20 +178,21 @@ class SpikeDynParameters:
 
 @dataclass
 class ASPParameters:
-    """ASP baseline (Panda et al. 2018, adaptive synaptic plasticity), approximated.
+    """ASP (Panda et al. 2018, adaptive synaptic plasticity), reconstructed from its abstract.
 
-    Each input synapse has a *significance* ``s`` in [0, 1] that rises at every
-    potentiation, in proportion to the presynaptic trace like the potentiation
-    itself (``s += significance_gain * x_pre * (1 - s)``), and fades by
-    ``significance_decay_per_sample`` per training presentation. Before every
-    training presentation each weight leaks ``w -= leak_per_sample * (1 - s) * w``:
-    insignificant weights are forgotten, significant ones kept. A documented
-    approximation (``docs/models.md``); the network is Diehl & Cook's.
+    "the leak rate of the synaptic weights ... modulated based on the temporal
+    correlation between the spiking patterns of the pre- and post-synaptic
+    neurons": each input synapse has a *significance* ``s`` in [0, 1] that
+    moves towards the presynaptic trace at every postsynaptic spike,
+    ``s += significance_rate (x_pre − s)``, and before every training
+    presentation each weight leaks, ``w −= leak_per_sample (1 − s) w``:
+    uncorrelated (insignificant) weights fade, correlated ones are kept even
+    when old. The network and STDP rule are Diehl & Cook's. The paper's body
+    (equations, constants) was not available here: ``docs/models.md``.
     """
 
     leak_per_sample: float = 0.01
-    significance_gain: float = 0.1
-    significance_decay_per_sample: float = 0.001
+    significance_rate: float = 0.1
 
 
 @dataclass

@@ -6,37 +6,63 @@ single-threaded worker process per core by default, or an existing scheduler).
 A worker that dies loses only its task, which Dask retries. Per-run results
 files are kept next to the merged file, so a re-run skips finished pairs.
 
+Variants take their tuned parameters from the trial tables of
+:mod:`~spikedyn_brian.protocols.tuning` (``ComparisonPlan.tuned``: tuning
+family → trial table): each variant is the best validation trial of its
+family (Diehl & Cook once per reading of the original's timer), SpikeDyn's
+ablations switch one mechanism off SpikeDyn's tuned parameters.
+
 The merged Dataset has dims ``variant`` and ``seed`` in front of the
 per-run metrics (accuracy matrix, recent/previous-task accuracy, forgetting,
-…) and their mean and standard deviation over seeds.
+…), their mean, standard deviation and 95 % confidence interval over seeds
+(Student's t), and the paired per-seed differences of SpikeDyn against each
+baseline with their confidence intervals.
 """
 
 import copy
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import xarray
 
+from spikedyn_brian import provenance
 from spikedyn_brian.analysis.storage import read_dataset, write_dataset
 from spikedyn_brian.cluster import dask_client, import_brian2_in_worker
 from spikedyn_brian.config import ContinualExperiment, load_experiment, merge
 
-__all__ = ["VARIANTS", "ComparisonPlan", "run"]
+__all__ = ["VARIANTS", "BASELINES", "ComparisonPlan", "run", "merge_runs", "seed_statistics",
+           "paired_differences"]
 
-#: Variant name → overrides of the ``[network]`` table.
+#: Variant → (tuning family, trial filter, overrides of the ``[network]`` table).
+#: The family's best validation trial (among those matching the filter) gives
+#: the tuned parameters; the overrides go on top (ablations).
 VARIANTS = {
-    "diehl-cook": {"variant": "diehl-cook"},
-    "asp": {"variant": "asp"},
-    "spikedyn": {"variant": "spikedyn"},
-    "spikedyn-no-adaptive-learning-rate": {
-        "variant": "spikedyn", "spikedyn": {"adaptive_learning_rate": False}},
-    "spikedyn-no-adaptive-threshold": {
-        "variant": "spikedyn", "spikedyn": {"adaptive_threshold": False}},
-    "spikedyn-no-weight-decay": {"variant": "spikedyn", "spikedyn": {"weight_decay": False}},
-    "spikedyn-no-spurious-update-reduction": {
-        "variant": "spikedyn", "spikedyn": {"spurious_update_reduction": False}},
+    "diehl-cook": ("diehl-cook", {}, {}),
+    "diehl-cook-original-timer": ("diehl-cook", {"excitatory.timer": "original"},
+                                  {"excitatory": {"timer": "original"}}),
+    "diehl-cook-brian2-port-timer": ("diehl-cook", {"excitatory.timer": "brian2-port"},
+                                     {"excitatory": {"timer": "brian2-port"}}),
+    "asp": ("asp", {}, {}),
+    "spikedyn": ("spikedyn", {}, {}),
+    "spikedyn-no-adaptive-learning-rate": (
+        "spikedyn", {}, {"spikedyn": {"adaptive_learning_rate": False}}),
+    "spikedyn-no-adaptive-threshold": (
+        "spikedyn", {}, {"spikedyn": {"adaptive_threshold": False}}),
+    "spikedyn-no-weight-decay": ("spikedyn", {}, {"spikedyn": {"weight_decay": False}}),
+    "spikedyn-no-spurious-update-reduction": (
+        "spikedyn", {}, {"spikedyn": {"spurious_update_reduction": False}}),
 }
+
+#: Baselines SpikeDyn is compared with, pair by pair and seed by seed.
+BASELINES = ("diehl-cook", "diehl-cook-original-timer", "diehl-cook-brian2-port-timer", "asp")
+
+#: Metrics summarised over seeds (mean, std, 95 % CI) and compared pairwise.
+SUMMARISED = ("recent_task_accuracy", "previous_tasks_accuracy", "final_previous_tasks_accuracy",
+              "average_seen_accuracy", "average_forgetting", "backward_transfer")
+
 
 #: Per-run variables gathered into the merged Dataset.
 _GATHERED = (
@@ -79,14 +105,27 @@ class ComparisonPlan:
     scheduler: str | None = None
     workers: int = 0
 
-    def experiment(self, variant, seed):
-        """The ContinualExperiment of one (variant, seed) run."""
+    #: Tuning family → trial table of `tuning.run` (empty: default parameters).
+    tuned: dict = field(default_factory=dict)
+
+    def network_overrides(self, variant):
+        """The ``[network]`` overrides of a variant: tuned parameters, then its own."""
         if variant not in VARIANTS:
             raise ValueError(
                 f"variant {variant!r} is unknown; choose from {', '.join(VARIANTS)}"
             )
+        family, where, own = VARIANTS[variant]
+        overrides = {"variant": family}
+        if family in self.tuned:
+            from spikedyn_brian.protocols.tuning import best_overrides
+
+            overrides = best_overrides(self.tuned[family], where=where)
+        return merge(overrides, own)
+
+    def experiment(self, variant, seed):
+        """The ContinualExperiment of one (variant, seed) run."""
         overrides = merge(copy.deepcopy(self.base), {
-            "network": merge(self.base.get("network", {}), VARIANTS[variant]),
+            "network": merge(self.base.get("network", {}), self.network_overrides(variant)),
             "stream": merge(self.base.get("stream", {}), {"seed": seed}),
             "output": {"path": str(self.run_path(variant, seed)), "progress": False},
         })
@@ -148,22 +187,30 @@ def run(plan, progress=None):
 
 
 def merge_runs(paths, plan):
-    """Gather per-run metrics over ``variant`` and ``seed``; add seed means and spreads."""
+    """Gather per-run metrics over ``variant`` and ``seed``; add seed statistics and pairs."""
     rows = []
     for variant in plan.variants:
         per_seed = []
         for seed in plan.seeds:
             run_dataset = read_dataset(paths[(variant, seed)])
-            per_seed.append(run_dataset[list(_GATHERED)])
+            gathered = run_dataset[list(_GATHERED)]
+            gathered["final_previous_tasks_accuracy"] = run_dataset[
+                "previous_tasks_accuracy_per_step"].isel(after_task=-1, drop=True).assign_attrs(
+                long_name="accuracy on the earlier tasks at the end of the stream", units="1")
+            per_seed.append(gathered)
         rows.append(xarray.concat(per_seed, dim=xarray.DataArray(plan.seeds, dims="seed")))
     merged = xarray.concat(rows, dim=xarray.DataArray(plan.variants, dims="variant"))
-    for name in ("recent_task_accuracy", "previous_tasks_accuracy", "average_seen_accuracy",
-                 "average_forgetting", "backward_transfer", "accuracy"):
-        merged[f"{name}_mean"] = merged[name].mean("seed").assign_attrs(
-            long_name=f"{name.replace('_', ' ')}, mean over seeds", units="1")
-        merged[f"{name}_std"] = merged[name].std("seed", ddof=1 if len(plan.seeds) > 1 else 0
-                                                 ).assign_attrs(
-            long_name=f"{name.replace('_', ' ')}, standard deviation over seeds", units="1")
+    for name in SUMMARISED + ("accuracy",):
+        label = name.replace("_", " ")
+        mean, std, half_width = seed_statistics(merged[name])
+        merged[f"{name}_mean"] = mean.assign_attrs(long_name=f"{label}, mean over seeds",
+                                                   units="1")
+        merged[f"{name}_std"] = std.assign_attrs(
+            long_name=f"{label}, standard deviation over seeds", units="1")
+        merged[f"{name}_ci95"] = half_width.assign_attrs(
+            long_name=f"{label}, half-width of the 95 % confidence interval of the mean "
+                      "(Student's t over seeds)", units="1")
+    merged = merged.merge(paired_differences(merged, plan.variants))
     first = read_dataset(paths[(plan.variants[0], plan.seeds[0])])
     merged.attrs = {
         "title": "spikedyn-brian continual-learning comparison",
@@ -171,7 +218,58 @@ def merge_runs(paths, plan):
         "variants": list(plan.variants),
         "seeds": [int(s) for s in plan.seeds],
         "base_config": first.attrs["config"],
-        "versions": first.attrs["versions"],
+        "evaluation_split": first.attrs.get("evaluation_split", "test"),
+        "tuned": json.dumps({family: str(path) for family, path in plan.tuned.items()}),
+        "variant_parameters": json.dumps(
+            {variant: plan.network_overrides(variant) for variant in plan.variants},
+            sort_keys=True, default=str),
         "run_files": [str(paths[(v, s)]) for v in plan.variants for s in plan.seeds],
+        **provenance.attributes(),
     }
     return merged
+
+
+def seed_statistics(values):
+    """Mean, standard deviation and 95 % confidence half-width over ``seed``.
+
+    The half-width is ``t(0.975, n - 1) · std / sqrt(n)`` (Student's t,
+    ``ddof = 1``); NaN with a single seed.
+    """
+    from scipy import stats
+
+    n = values.sizes["seed"]
+    mean = values.mean("seed")
+    if n > 1:
+        std = values.std("seed", ddof=1)
+        half_width = std * (stats.t.ppf(0.975, n - 1) / np.sqrt(n))
+    else:
+        std = values.std("seed") * np.nan
+        half_width = std
+    return mean, std, half_width
+
+
+def paired_differences(merged, variants):
+    """SpikeDyn minus each baseline, seed by seed, with mean and 95 % CI.
+
+    Returns a Dataset with dim ``baseline`` (those of `BASELINES` in
+    ``variants``): ``<metric>_difference`` (baseline, seed) and its
+    ``_mean``/``_ci95`` over seeds (a paired t interval), for every metric of
+    `SUMMARISED`.
+    """
+    baselines = [b for b in BASELINES if b in variants]
+    if "spikedyn" not in variants or not baselines:
+        return xarray.Dataset()
+    result = {}
+    for name in SUMMARISED:
+        spikedyn = merged[name].sel(variant="spikedyn", drop=True)
+        difference = spikedyn - merged[name].sel(variant=baselines).rename(variant="baseline")
+        mean, _, half_width = seed_statistics(difference)
+        label = name.replace("_", " ")
+        result[f"{name}_difference"] = difference.assign_attrs(
+            long_name=f"SpikeDyn minus baseline, {label}, same seed", units="1")
+        result[f"{name}_difference_mean"] = mean.assign_attrs(
+            long_name=f"SpikeDyn minus baseline, {label}, mean over seeds", units="1")
+        result[f"{name}_difference_ci95"] = half_width.assign_attrs(
+            long_name=f"SpikeDyn minus baseline, {label}, 95 % CI half-width (paired t)",
+            units="1")
+    return xarray.Dataset(result)

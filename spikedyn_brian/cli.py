@@ -206,6 +206,14 @@ def _add_comparison(subparsers):
     parser.add_argument("--seeds", type=int, nargs="+", help="seeds (default 0 1 2)")
     parser.add_argument("--neurons", type=_positive_int, metavar="N", help="excitatory neurons")
     parser.add_argument("--samples-per-task", type=_positive_int, metavar="K")
+    parser.add_argument("--test-per-class", type=_positive_int, metavar="M",
+                        help="evaluation digits per seen class after every task")
+    parser.add_argument("--control", action="store_true", default=None,
+                        help="non-dynamic control: the same digits shuffled across tasks")
+    parser.add_argument("--data-dir", metavar="DIR", help="directory with the MNIST IDX files")
+    parser.add_argument("--tuned", nargs="+", metavar="FAMILY=FILE.nc",
+                        help="trial tables of `spikedyn run tune` (families diehl-cook, asp, "
+                             "spikedyn); without one a family runs with default parameters")
     parser.add_argument("--build-dir", metavar="DIR", help="root of compiled builds")
     parser.add_argument("--scheduler", metavar="ADDRESS", help="existing Dask scheduler")
     parser.add_argument("--workers", type=_positive_int, help="LocalCluster worker processes")
@@ -214,20 +222,27 @@ def _add_comparison(subparsers):
 
 
 def _run_comparison(args):
-    import tomllib
-
     from spikedyn_brian.protocols import continual_comparison
 
-    base = {}
-    if args.config:
-        base = tomllib.loads(open(args.config).read())
-    if args.neurons:
-        base.setdefault("network", {})["n_neurons"] = args.neurons
-    if args.samples_per_task:
-        base.setdefault("stream", {})["samples_per_task"] = args.samples_per_task
-    if args.build_dir:
-        base.setdefault("device", {})["build_dir"] = args.build_dir
-    plan = continual_comparison.ComparisonPlan(base=base)
+    from spikedyn_brian.config import read_mapping
+
+    base = read_mapping(args.config) if args.config else {}
+    for section, key, value in (("network", "n_neurons", args.neurons),
+                                ("stream", "samples_per_task", args.samples_per_task),
+                                ("stream", "test_per_class", args.test_per_class),
+                                ("stream", "control", args.control),
+                                ("stream", "data_dir", args.data_dir),
+                                ("device", "build_dir", args.build_dir)):
+        if value is not None:
+            base.setdefault(section, {})[key] = value
+    tuned = {}
+    for item in args.tuned or ():
+        family, separator, path = item.partition("=")
+        if not separator or family not in ("diehl-cook", "asp", "spikedyn"):
+            raise ConfigError(f"--tuned takes FAMILY=FILE.nc with FAMILY one of diehl-cook, "
+                              f"asp, spikedyn; got {item!r}")
+        tuned[family] = path
+    plan = continual_comparison.ComparisonPlan(base=base, tuned=tuned)
     if args.variants:
         plan.variants = args.variants
     if args.seeds:
@@ -239,12 +254,23 @@ def _run_comparison(args):
     if args.out:
         plan.output = args.out
     dataset = continual_comparison.run(plan)
+    print("mean ± 95 % CI over seeds (accuracy in %): recent task | previous tasks (average "
+          "over the stream) | earlier tasks at the end | forgetting")
     for variant in dataset.variant.values:
         row = dataset.sel(variant=variant)
-        print(f"{variant:40s} recent {float(row.recent_task_accuracy_mean):.3f} "
-              f"± {float(row.recent_task_accuracy_std):.3f}   previous "
-              f"{float(row.previous_tasks_accuracy_mean):.3f} "
-              f"± {float(row.previous_tasks_accuracy_std):.3f}")
+        cells = [f"{100 * float(row[f'{name}_mean']):5.1f} ± {100 * float(row[f'{name}_ci95']):4.1f}"
+                 for name in ("recent_task_accuracy", "previous_tasks_accuracy",
+                              "final_previous_tasks_accuracy", "average_forgetting")]
+        print(f"{variant:40s} " + " | ".join(cells))
+    if "baseline" in dataset.dims:
+        print("SpikeDyn minus baseline, paired over seeds (points):")
+        for baseline in dataset.baseline.values:
+            row = dataset.sel(baseline=baseline)
+            cells = [f"{name.split('_')[0]} {100 * float(row[f'{name}_difference_mean']):+5.1f} "
+                     f"± {100 * float(row[f'{name}_difference_ci95']):4.1f}"
+                     for name in ("recent_task_accuracy", "previous_tasks_accuracy",
+                                  "final_previous_tasks_accuracy")]
+            print(f"  vs {baseline:36s} " + "; ".join(cells))
     print(f"results written to {plan.output}")
     return 0
 
@@ -335,6 +361,7 @@ def build_parser():
     _add_dynamic_digits(protocols)
     _add_comparison(protocols)
     _add_model_search(protocols)
+    _add_tune(protocols)
     _add_estimate(commands)
     _add_codegen(commands)
     return parser
@@ -422,6 +449,64 @@ def _run_model_search(args):
     print(f"search took {dataset.attrs['search_seconds']:.0f} s on "
           f"{dataset.attrs['dask_workers']} Dask workers")
     print(f"results written to {plan.output.path}")
+    return 0
+
+
+def _add_tune(subparsers):
+    parser = subparsers.add_parser(
+        "tune",
+        help="equal-budget tuning of one variant on the validation split (Optuna on Dask)",
+        description=(
+            "Tunes one variant's documented search space with Optuna's TPE sampler: every "
+            "trial is a dynamic-digits run that trains outside the fixed validation split and "
+            "is evaluated on validation digits only; the objective is the mean of recent- and "
+            "previous-task accuracy. Trials run as Dask tasks (a LocalCluster using every "
+            "core, or --scheduler ADDRESS). Every trial is stored (OUT.db, OUT_trials/); the "
+            "trial table goes to OUT; re-running the same command continues the study."
+        ),
+    )
+    parser.add_argument("--variant", required=True, choices=("diehl-cook", "asp", "spikedyn"),
+                        help="variant to tune (its search space: protocols/tuning.py)")
+    parser.add_argument("--trials", type=_positive_int, required=True, metavar="T",
+                        help="budget: trials run, the same for every compared variant")
+    parser.add_argument("--config", metavar="FILE.toml", help="base dynamic-digits configuration")
+    parser.add_argument("--neurons", type=_positive_int, metavar="N", help="excitatory neurons")
+    parser.add_argument("--samples-per-task", type=_positive_int, metavar="K",
+                        help="training digits per task")
+    parser.add_argument("--validation-per-class", type=_positive_int, metavar="V",
+                        help="validation digits per seen class after every task")
+    parser.add_argument("--seed", type=int, metavar="S", help="seed of every trial's run")
+    parser.add_argument("--sampler-seed", type=int, default=0, metavar="S",
+                        help="seed of the TPE sampler (default 0)")
+    parser.add_argument("--data-dir", metavar="DIR", help="directory with the MNIST IDX files")
+    parser.add_argument("--scheduler", metavar="ADDRESS", help="existing Dask scheduler")
+    parser.add_argument("--workers", type=_positive_int, help="LocalCluster worker processes")
+    parser.add_argument("--out", metavar="FILE.nc", required=True, help="trial table (netCDF)")
+    parser.set_defaults(handler=_run_tune)
+
+
+def _run_tune(args):
+    from spikedyn_brian.config import read_mapping
+    from spikedyn_brian.protocols import tuning
+
+    base = read_mapping(args.config) if args.config else {}
+    for section, key, value in (("network", "n_neurons", args.neurons),
+                                ("stream", "samples_per_task", args.samples_per_task),
+                                ("stream", "test_per_class", args.validation_per_class),
+                                ("stream", "seed", args.seed),
+                                ("stream", "data_dir", args.data_dir)):
+        if value is not None:
+            base.setdefault(section, {})[key] = value
+    plan = tuning.TuningPlan(variant=args.variant, trials=args.trials, base=base,
+                             output=args.out, scheduler=args.scheduler,
+                             workers=args.workers or 0, sampler_seed=args.sampler_seed)
+    plan.experiment({})  # validate the base configuration before anything runs
+    dataset = tuning.run(plan, progress=True)
+    best = dataset.attrs["best_trial"]
+    print(f"{args.variant}: {int(dataset.sizes['trial'])} trials; best trial {best}, "
+          f"objective {float(dataset.objective.sel(trial=best)) if best >= 0 else float('nan'):.4f}")
+    print(f"best parameters: {dataset.attrs['best_params']}")
+    print(f"trial table written to {args.out} (study {plan.study_path})")
     return 0
 
 

@@ -24,7 +24,6 @@ import os
 import shutil
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,9 +32,14 @@ from brian2 import second, prefs, set_device
 
 from spikedyn_brian import devices
 from spikedyn_brian.devices import DEVICES, FIXED_DURATION_DEVICES
-from spikedyn_brian.models.equations import learned_synapse_variables, presentation_slot
+from spikedyn_brian.models.equations import (
+    learned_neuron_variables,
+    learned_synapse_variables,
+    presentation_slot,
+)
 from spikedyn_brian.models.parameters import as_dict
 from spikedyn_brian.network import build_network, initial_weights
+from spikedyn_brian.state import LearnedState, StreamResult
 from spikedyn_brian.seeds import chunk_seed
 
 __all__ = ["DEVICES", "LearnedState", "StreamResult", "Engine", "generate_project"]
@@ -67,97 +71,6 @@ COMPILER_FLAGS = (
 #: Upper bound of one compiled run; the controller stops the run when its
 #: stream is done, long before (1e6 s of biological time).
 _MAXIMUM_RUN_DURATION = 1e6 * second
-
-
-@dataclass
-class LearnedState:
-    """What a network has learned: input weights and adaptive thresholds.
-
-    Attributes
-    ----------
-    weights : ndarray, shape (n_inputs * n_neurons,)
-        Input → excitatory weights in Brian2's synapse order (input-major).
-    theta : ndarray, shape (n_neurons,)
-        Adaptive threshold, in volt.
-    """
-
-    weights: np.ndarray
-    theta: np.ndarray
-    #: Other learned input-synapse variables (e.g. ASP's ``significance``),
-    #: name → array in synapse order.
-    synapses: dict = field(default_factory=dict)
-
-    def weight_matrix(self, n_inputs):
-        """Weights as an (n_inputs, n_neurons) matrix."""
-        return self.weights.reshape(n_inputs, -1)
-
-    def copy(self):
-        return LearnedState(
-            self.weights.copy(),
-            self.theta.copy(),
-            {name: values.copy() for name, values in self.synapses.items()},
-        )
-
-    def __repr__(self):
-        return (
-            f"LearnedState({self.weights.size} weights, mean {self.weights.mean():.4f}; "
-            f"theta mean {self.theta.mean() * 1e3:.3f} mV)"
-        )
-
-
-@dataclass
-class StreamResult:
-    """Raw results of one stream.
-
-    Attributes
-    ----------
-    spike_counts : ndarray (n_samples, n_neurons)
-        Excitatory spikes during the accepted presentation of each sample.
-    presentations : ndarray (n_samples,)
-        Slots used by each sample (1 + number of intensity boosts).
-    final_intensity : ndarray (n_samples,)
-        Input intensity of the accepted presentation.
-    state : LearnedState
-        Learned state at the end of the stream.
-    simulation_seconds : float
-        Wall-clock time spent simulating (all chunks, without compilation).
-    slots : int
-        Presentation slots simulated.
-    """
-
-    spike_counts: np.ndarray
-    presentations: np.ndarray
-    final_intensity: np.ndarray
-    state: LearnedState
-    simulation_seconds: float
-    slots: int
-    spikes_total: int = 0
-    input_spikes_total: int = 0
-    inhibitory_spikes_total: int = 0
-    chunk_seconds: list = field(default_factory=list)
-
-    def synaptic_events(self, parameters):
-        """Synaptic events processed: each spike times its outgoing synapses.
-
-        Input spikes reach N excitatory neurons; excitatory spikes reach 784
-        input synapses (post pathway) and N - 1 neurons (direct inhibition)
-        or one inhibitory neuron; inhibitory spikes reach N - 1 neurons.
-        The bookkeeping synapses (spike counters) are not counted.
-        """
-        n = parameters.n_neurons
-        exc_targets = parameters.n_inputs + (1 if parameters.has_inhibitory_layer else n - 1)
-        return (
-            self.input_spikes_total * n
-            + self.spikes_total * exc_targets
-            + self.inhibitory_spikes_total * (n - 1)
-        )
-
-    def __repr__(self):
-        n = len(self.presentations)
-        return (
-            f"StreamResult({n} samples, {self.slots} slots, "
-            f"{self.simulation_seconds / max(n, 1) * 1e3:.2f} ms per sample)"
-        )
 
 
 def parameters_hash(parameters, extra=()):
@@ -356,7 +269,8 @@ class Engine:
         weights = initial_weights(p, seed)
         theta = np.full(p.n_neurons, p.excitatory.theta_initial_mV * 1e-3)
         synapses = {name: np.zeros_like(weights) for name in learned_synapse_variables(p)}
-        return LearnedState(weights, theta, synapses)
+        neurons = {name: np.zeros(p.n_neurons) for name in learned_neuron_variables(p)}
+        return LearnedState(weights, theta, synapses, neurons)
 
     def run_stream(
         self, images, state, plastic, seed, on_chunk=None, progress=None, stream_offset=0
@@ -433,17 +347,7 @@ class Engine:
         stimulus = np.zeros((self.chunk_samples + 1, self.parameters.n_inputs))
         stimulus[:n] = images
         stimulus[-1, 0] = self._nonce
-        run_args = {
-            net.stimulus: stimulus,
-            net.controller.n_stream: n,
-            net.controller.plastic: float(plastic),
-            net.controller.random_seed: self._chunk_seed(seed, first),
-            net.excitatory.plastic: float(plastic),
-            net.input_synapses.w: state.weights,
-            net.excitatory.theta: state.theta * brian2.volt,
-        }
-        for name, values in state.synapses.items():
-            run_args[getattr(net.input_synapses, name)] = values
+        run_args = net.run_args(state, plastic, n, self._chunk_seed(seed, first), stimulus)
         start = time.perf_counter()
         try:
             self._device.run(
@@ -508,13 +412,7 @@ class Engine:
             duration = self.run_duration(len(images))
         else:
             net = build_network(self.parameters, len(images), stimulus_values=images)
-            net.controller.n_stream = len(images)
-            net.controller.plastic = float(plastic)
-            net.excitatory.plastic = float(plastic)
-            net.input_synapses.w = state.weights
-            net.excitatory.theta = state.theta * brian2.volt
-            for name, values in state.synapses.items():
-                setattr(net.input_synapses, name, values)
+            net.apply_state(state, plastic, len(images))
             duration = _MAXIMUM_RUN_DURATION
         self._network = net
         start = time.perf_counter()
@@ -562,19 +460,11 @@ class Engine:
                 f"{missing} of {n_samples} samples were never presented: the run ended "
                 f"before the stream did{hint}"
             )
-        state = LearnedState(
-            weights=np.asarray(net.input_synapses.w[:], dtype=float).copy(),
-            theta=np.asarray(net.excitatory.theta[:] / brian2.volt, dtype=float).copy(),
-            synapses={
-                name: np.asarray(getattr(net.input_synapses, name)[:], dtype=float).copy()
-                for name in learned_synapse_variables(self.parameters)
-            },
-        )
         return StreamResult(
             spike_counts=counts_per_slot[accepted],
             presentations=presentations.astype(np.int64),
             final_intensity=slot_intensity[accepted],
-            state=state,
+            state=net.read_state(),
             simulation_seconds=elapsed,
             slots=int(valid.sum()),
             spikes_total=int(len(spike_times)),
@@ -586,15 +476,7 @@ class Engine:
 def _genn_network(parameters, images, state, plastic):
     """The network of one GeNN stream, with its data as initial values."""
     net = build_network(parameters, len(images), stimulus_values=images, device="genn")
-    net.controller.n_stream = len(images)
-    net.controller.plastic = float(plastic)
-    net.excitatory.plastic = float(plastic)
-    # The synapses' own learning flag (``on_post`` cannot read the neurons').
-    net.input_synapses.learning_on = float(plastic)
-    net.input_synapses.w = state.weights
-    net.excitatory.theta = state.theta * brian2.volt
-    for name, values in state.synapses.items():
-        setattr(net.input_synapses, name, values)
+    net.apply_state(state, plastic, len(images))
     return net
 
 

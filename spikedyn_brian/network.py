@@ -10,6 +10,7 @@ import re
 import numpy as np
 from brian2 import (
     Equations,
+    Quantity,
     Function,
     Network,
     NeuronGroup,
@@ -28,6 +29,7 @@ from brian2.equations.equations import SingleEquation
 
 from spikedyn_brian import devices
 from spikedyn_brian.models import equations as model_equations
+from spikedyn_brian.state import LearnedState
 
 __all__ = ["SpikingNetwork", "build_network", "stop_at"]
 
@@ -101,6 +103,11 @@ class SpikingNetwork:
         self.slot_duration = slot
         objects = []
         genn = device == "genn"
+        # The STDP traces live on the synapses (event-driven, exact) on GeNN,
+        # whose on_post cannot read postsynaptic variables, and with input
+        # delays, where the original reads the presynaptic trace of the
+        # spikes that have *arrived* (`input_synapses_with_synaptic_traces`).
+        synaptic_traces = genn or p.plasticity.max_input_delay_ms > 0
         if genn:
             # brian2genn supports one clock only: every group on defaultclock.
             defaultclock.dt = dt
@@ -143,11 +150,12 @@ class SpikingNetwork:
         input_model = model_equations.poisson_input(p)
         spike_code, spike_when = input_model.events["spike"]
         input_equations = input_model.equations
-        if genn:
-            # The synapses hold their own traces on GeNN
-            # (`input_synapses_with_synaptic_traces`): no trace on the inputs.
-            input_equations = _without_links(_without_traces(input_equations, ["pre"]))
+        if synaptic_traces:
+            # The synapses hold their own traces: no trace on the inputs.
+            input_equations = _without_traces(input_equations, ["pre"])
             spike_code = _without_trace_resets(spike_code, ["pre"])
+        if genn:
+            input_equations = _without_links(input_equations)
         self.inputs = NeuronGroup(
             p.n_inputs,
             input_equations,
@@ -184,15 +192,18 @@ class SpikingNetwork:
 
         exc_model = model_equations.excitatory_neuron(p)
         exc_equations, exc_reset = exc_model.equations, exc_model.reset
-        if genn:
-            # brian2genn's on_post cannot read postsynaptic variables (and
-            # GeNN resets neurons before the synapses run): the STDP traces,
-            # learning flag and rate factor live on the synapses.
+        if synaptic_traces:
+            # The STDP traces, learning flag and rate factor live on the
+            # synapses (GeNN also resets neurons before the synapses run).
             syn_model = model_equations.input_synapses_with_synaptic_traces(p)
-            exc_equations = _without_links(_without_traces(exc_equations, GENN_NEURON_TRACES))
+            exc_equations = _without_traces(exc_equations, GENN_NEURON_TRACES)
             exc_reset = _without_trace_resets(exc_reset, GENN_NEURON_TRACES)
+            if isinstance(exc_model.method, model_equations.EulerWithExactTraces):
+                exc_model.method = p.integration_method
         else:
             syn_model = model_equations.input_synapses(p)
+        if genn:
+            exc_equations = _without_links(exc_equations)
         self.excitatory = NeuronGroup(
             p.n_neurons,
             exc_equations,
@@ -208,8 +219,6 @@ class SpikingNetwork:
             **clock,
         )
         controller_values = {"normalise_now": "normalise_now"}
-        if "intensity" in self.excitatory.equations.names:
-            controller_values["intensity"] = "intensity"
         if genn:
             objects.append(self._broadcast(self.excitatory, controller_values, slot))
         else:
@@ -221,10 +230,7 @@ class SpikingNetwork:
         self.excitatory.v = p.excitatory.v_rest_mV * mV
         if p.excitatory.uses_timer:
             self.excitatory.timer = p.excitatory.timer_threshold_ms * 2 * ms
-        slot_events = ["normalise_flag", "normalisation_factor", "weight_sum_reset"]
-        if "learning_rate_factor" in self.excitatory.equations.names:
-            slot_events.append("learning_rate_factor")
-        for event in slot_events:
+        for event in model_equations.excitatory_slot_events(p):
             self.excitatory.run_regularly(
                 model_equations.excitatory_slot_code(p, event),
                 dt=slot,
@@ -344,6 +350,52 @@ class SpikingNetwork:
         )
         objects += [self.spike_monitor, self.slot_monitor]
         self.network = Network(*objects, name="spikedyn_network")
+
+    # ------------------------------------------------------------ learned state
+    def _learned_variables(self):
+        """(group, variable name, LearnedState key) of everything learned."""
+        p = self.parameters
+        variables = [(self.input_synapses, "w", "weights"), (self.excitatory, "theta", "theta")]
+        variables += [(self.input_synapses, name, f"synapse.{name}")
+                      for name in model_equations.learned_synapse_variables(p)]
+        variables += [(self.excitatory, name, f"neuron.{name}")
+                      for name in model_equations.learned_neuron_variables(p)]
+        return variables
+
+    def _run_values(self, state, plastic, n_stream):
+        """(group, variable name, value) of a stream's data: learned state and flags."""
+        arrays = state.arrays()
+        values = [(self.controller, "n_stream", int(n_stream)),
+                  (self.controller, "plastic", float(plastic)),
+                  (self.excitatory, "plastic", float(plastic))]
+        if "learning_on" in self.input_synapses.variables:
+            # GeNN's formulation: the synapses' own learning flag.
+            values.append((self.input_synapses, "learning_on", float(plastic)))
+        for group, name, key in self._learned_variables():
+            dimensions = group.variables[name].dim
+            values.append((group, name, Quantity(np.asarray(arrays[key], dtype=float),
+                                                 dim=dimensions)))
+        return values
+
+    def run_args(self, state, plastic, n_stream, random_seed, stimulus):
+        """Brian2 ``run_args`` of a standalone run: stream data, flags, state, seed."""
+        run_args = {self.stimulus: stimulus, self.controller.random_seed: int(random_seed)}
+        for group, name, value in self._run_values(state, plastic, n_stream):
+            run_args[getattr(group, name)] = value
+        return run_args
+
+    def apply_state(self, state, plastic, n_stream):
+        """Set a stream's flags and learned state as initial values (runtime, GeNN)."""
+        for group, name, value in self._run_values(state, plastic, n_stream):
+            setattr(group, name, value)
+
+    def read_state(self):
+        """The learned state at the end of the last run (a `LearnedState`)."""
+        arrays = {
+            key: np.asarray(group.variables[name].get_value(), dtype=float).copy()
+            for group, name, key in self._learned_variables()
+        }
+        return LearnedState.from_arrays(arrays)
 
     def _broadcast(self, target, names, slot):
         """GeNN formulation of linked variables: copy controller values per slot.

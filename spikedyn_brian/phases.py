@@ -8,7 +8,7 @@ it stopped.
 """
 
 import numpy as np
-from spikedyn_brian.engine import LearnedState, StreamResult
+from spikedyn_brian.state import LearnedState, StreamResult
 
 __all__ = ["PhaseRunner", "concatenate_results", "phase_runner_for", "checkpoint_key"]
 
@@ -34,12 +34,9 @@ class PhaseRunner:
             spike_counts=s[f"{name}.spike_counts"],
             presentations=s[f"{name}.presentations"],
             final_intensity=s[f"{name}.final_intensity"],
-            state=LearnedState(
-                s[f"{name}.weights"],
-                s[f"{name}.theta"],
-                {key.split(".synapse.")[1]: value for key, value in s.items()
-                 if key.startswith(f"{name}.synapse.")},
-            ),
+            state=LearnedState.from_arrays({
+                key[len(f"{name}.state."):]: value for key, value in s.items()
+                if key.startswith(f"{name}.state.")}),
             simulation_seconds=float(s[f"{name}.seconds"]),
             slots=int(s[f"{name}.slots"]),
             spikes_total=int(s[f"{name}.spikes_total"]),
@@ -52,10 +49,8 @@ class PhaseRunner:
         for key in _RESULT_FIELDS:
             value = getattr(result, key)
             s[f"{name}.{key}"] = value.astype(np.int32) if value.dtype.kind == "i" else value
-        s[f"{name}.weights"] = result.state.weights
-        s[f"{name}.theta"] = result.state.theta
-        for variable, values in result.state.synapses.items():
-            s[f"{name}.synapse.{variable}"] = values
+        for key, values in result.state.arrays().items():
+            s[f"{name}.state.{key}"] = values
         s[f"{name}.seconds"] = np.array(result.simulation_seconds)
         s[f"{name}.slots"] = np.array(result.slots)
         s[f"{name}.spikes_total"] = np.array(result.spikes_total)

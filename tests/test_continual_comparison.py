@@ -3,6 +3,7 @@
 import os
 
 import numpy as np
+import pytest
 import xarray
 
 from spikedyn_brian.protocols import continual_comparison
@@ -42,3 +43,51 @@ def test_comparison_runs_every_pair_on_workers_and_merges(tmp_path):
     again = continual_comparison.run(plan, progress=False)
     assert again.attrs["worker_pids"] == [-1, -1]
     np.testing.assert_array_equal(again.accuracy.values, merged.accuracy.values)
+
+
+def test_seed_statistics_give_the_student_t_interval():
+    values = xarray.DataArray([[0.5, 0.6, 0.7, 0.8, 0.9]], dims=("variant", "seed"))
+    mean, std, half_width = continual_comparison.seed_statistics(values)
+    assert float(mean) == pytest.approx(0.7)
+    assert float(std) == pytest.approx(np.std([0.5, 0.6, 0.7, 0.8, 0.9], ddof=1))
+    # t(0.975, 4) = 2.7764
+    assert float(half_width) == pytest.approx(2.7764451 * float(std) / np.sqrt(5), rel=1e-6)
+    single = continual_comparison.seed_statistics(values.isel(seed=[0]))
+    assert np.isnan(float(single[2]))
+
+
+def test_paired_differences_are_per_seed():
+    names = continual_comparison.SUMMARISED
+    variants = ["diehl-cook", "asp", "spikedyn"]
+    base = np.array([[0.5, 0.6, 0.4], [0.6, 0.6, 0.6], [0.7, 0.9, 0.5]])
+    merged = xarray.Dataset({name: (("variant", "seed"), base) for name in names},
+                            coords={"variant": variants, "seed": [0, 1, 2]})
+    pairs = continual_comparison.paired_differences(merged, variants)
+    assert list(pairs.baseline.values) == ["diehl-cook", "asp"]
+    difference = pairs.recent_task_accuracy_difference.sel(baseline="diehl-cook").values
+    np.testing.assert_allclose(difference, [0.2, 0.3, 0.1])
+    assert float(pairs.recent_task_accuracy_difference_mean.sel(baseline="diehl-cook")) == \
+        pytest.approx(0.2)
+    # Paired: the spread of the differences, not of the variants' own values.
+    assert float(pairs.recent_task_accuracy_difference_ci95.sel(baseline="diehl-cook")) == \
+        pytest.approx(4.3026527 * 0.1 / np.sqrt(3), rel=1e-6)
+    assert not continual_comparison.paired_differences(merged, ["asp"]).data_vars
+
+
+def test_variants_take_the_best_tuned_trial_of_their_family(tmp_path):
+    from spikedyn_brian.analysis.storage import write_dataset
+
+    table = xarray.Dataset({
+        "objective": ("trial", [0.5, 0.7, 0.6]),
+        "param.plasticity.nu_post": ("trial", [0.01, 0.02, 0.03]),
+        "param.excitatory.timer": ("trial", np.array(["original", "original", "brian2-port"],
+                                                      dtype=object)),
+    }, coords={"trial": [0, 1, 2]}, attrs={"variant": "diehl-cook"})
+    write_dataset(table, tmp_path / "dc.nc")
+    plan = continual_comparison.ComparisonPlan(tuned={"diehl-cook": str(tmp_path / "dc.nc")})
+    assert plan.network_overrides("diehl-cook")["plasticity"]["nu_post"] == 0.02
+    port = plan.network_overrides("diehl-cook-brian2-port-timer")
+    assert port["plasticity"]["nu_post"] == 0.03 and port["excitatory"]["timer"] == "brian2-port"
+    # Families without a table run with their defaults; ablations switch one mechanism off.
+    assert plan.network_overrides("spikedyn-no-weight-decay") == {
+        "variant": "spikedyn", "spikedyn": {"weight_decay": False}}

@@ -58,23 +58,25 @@ def test_spikedyn_at_n5_in_exact_bytes():
     footprint = memory_footprint(network_parameters("spikedyn", 5), weight_bits=8, state_bits=32)
     by_component = footprint.by_component()
     assert by_component["weights"] == 784 * 5  # one byte per weight
-    # v, ge, gi, theta, lastspike, input_weight_sum: 6 × 5 × 4 bytes (no post traces, no
-    # timer: the original's timer is inert)
-    assert by_component["excitatory_state"] == 6 * 5 * 4
+    # v, ge, gi, theta, lastspike, input_weight_sum, slot_spikes, activity,
+    # learning_rate_factor: 9 × 5 × 4 bytes (no post traces, no timer: the
+    # original's timer is inert)
+    assert by_component["excitatory_state"] == 9 * 5 * 4
     assert by_component["input_state"] == 3 * 784 * 4
     assert by_component["lateral_inhibition"] == 4  # one constant weight
     assert "inhibitory_state" not in by_component
     assert by_component["controller"] == 16
     assert by_component["input_buffer"] == 784
-    assert footprint.total_bytes == 3920 + 120 + 9408 + 4 + 16 + 784
+    assert footprint.total_bytes == 3920 + 180 + 9408 + 4 + 16 + 784
 
 
 def test_diehl_cook_pays_for_traces_and_inhibitory_layer():
     n = 400
     dc = memory_footprint(network_parameters("diehl-cook", n))
     sd = memory_footprint(network_parameters("spikedyn", n))
-    # Two more excitatory variables (post1, post2), three inhibitory ones, one more constant.
-    assert dc.total_bytes - sd.total_bytes == (2 + 3) * n * 4 + 4
+    # Two more excitatory variables (post1, post2), three inhibitory ones, one more
+    # constant; SpikeDyn has three of its own (slot_spikes, activity, learning_rate_factor).
+    assert dc.total_bytes - sd.total_bytes == (2 + 3 - 3) * n * 4 + 4
 
 
 def test_weight_bits_pack_below_a_byte():

@@ -216,46 +216,98 @@ def test_theta_rises_per_spike_only_while_plastic(brian_device):
     assert increment == pytest.approx(0.05, rel=1e-5)
 
 
-def test_asp_significance_grows_with_the_presynaptic_trace(brian_device):
-    """ASP: each post spike raises significance by gain * x_pre * (1 - s)."""
+def test_asp_significance_tracks_the_presynaptic_trace_at_post_spikes(brian_device):
+    """ASP: each post spike moves significance towards x_pre: s += rate (x_pre - s)."""
     parameters, synapses, monitor, network = _stdp_network("asp", [10], [20, 30])
     network.run(40 * ms)
-    gain = parameters.asp.significance_gain
+    rate = parameters.asp.significance_rate
     tau = parameters.plasticity.tau_pre_ms
-    first = gain * np.exp(-10 / tau)
-    expected = first + gain * np.exp(-20 / tau) * (1 - first)
+    first = rate * np.exp(-10 / tau)
+    expected = first + rate * (np.exp(-20 / tau) - first)
     assert float(synapses.significance[0]) == pytest.approx(expected, rel=1e-9)
 
 
-@pytest.mark.parametrize("consolidation_mV", [0.0, 5.0])
-def test_spikedyn_learning_rate_factor_from_intensity_and_theta(brian_device, consolidation_mV):
-    """k = clip(intensity / start, 1, cap), times exp(-(theta - theta_initial)/θc)
-    with consolidation; neurons below theta_initial are not sped up."""
-    parameters = network_parameters("spikedyn", 1)
-    parameters.spikedyn.consolidation_theta_mV = consolidation_mV
+def _spikedyn_slot_group(parameters, n, events, flags, spikes):
+    """SpikeDyn excitatory neurons with their per-slot events (every 10 ms).
+
+    At each slot start, before the events, the controller stub's training flag
+    becomes ``flags[k]`` and the neurons' slot spike counts ``spikes[k]``.
+    """
+    from brian2 import TimedArray
+
     description = model_equations.excitatory_neuron(parameters)
     group = NeuronGroup(
-        4,
-        description.equations,
-        threshold="False",
-        namespace=dict(description.namespace),
-        dt=parameters.inputs.dt_ms * ms,
-        name="excitatory",
+        n, description.equations, threshold="False", reset=description.reset,
+        namespace=dict(description.namespace, normalisation_total=78.0,
+                       spike_table=TimedArray(np.asarray(spikes, dtype=float), dt=10 * ms)),
+        dt=parameters.inputs.dt_ms * ms, name="excitatory",
     )
-    stub = _controller_stub()
-    stub.intensity = 6.0  # three times the start intensity
-    group.intensity = linked_var(stub, "intensity", index=np.zeros(4, int))
-    group.normalise_now = linked_var(stub, "normalise_now", index=np.zeros(4, int))
-    group.theta = [10, 20, 25, 30] * mV
-    group.run_regularly(
-        model_equations.excitatory_slot_code(parameters, "learning_rate_factor"), when="start"
-    )
-    run(1 * ms)
+    stub = NeuronGroup(1, "normalise_now : 1\nintensity : 1", name="controller_stub",
+                       namespace={"flag_table": TimedArray(np.asarray(flags, dtype=float),
+                                                           dt=10 * ms)})
+    stub.run_regularly("normalise_now = flag_table(t)", dt=10 * ms, when="start", order=0)
+    group.normalise_now = linked_var(stub, "normalise_now", index=np.zeros(n, int))
+    group.run_regularly("slot_spikes = spike_table(t, i)", dt=10 * ms, when="start", order=0)
+    for event in events:
+        group.run_regularly(model_equations.excitatory_slot_code(parameters, event),
+                            dt=10 * ms, when="start",
+                            order=model_equations.SLOT_EVENT_ORDER[event])
+    return group, stub
+
+
+def test_spikedyn_threshold_moves_towards_its_set_point(brian_device):
+    """theta += rate (spikes - target) after each training slot, within
+    [theta_initial, theta_max]; nothing at the first slot of a run (no slot has
+    ended), nothing after a slot without learning."""
+    parameters = network_parameters("spikedyn", 4)
+    spikedyn = parameters.spikedyn
+    counts = [0, 8, 0, 9]
+    # Slot starts at 0, 10, 20, 30 ms: the count at slot k is that of slot k - 1.
+    group, stub = _spikedyn_slot_group(
+        parameters, 4, ["spike_history", "normalise_flag"],
+        flags=[1, 1, 0, 0], spikes=[counts, counts, [0] * 4, counts])
+    group.theta = [20, 20, 30, 99.99] * mV
+    monitor = StateMonitor(group, "theta", record=True, dt=10 * ms, when="end")
+    run(40 * ms)
+    theta = np.asarray(monitor.theta / mV).T  # (slot, neuron)
+    target = spikedyn.target_response / 4
+    rate = spikedyn.theta_rate_mV
+    low, high = parameters.excitatory.theta_initial_mV, spikedyn.theta_max_mV
+    np.testing.assert_allclose(theta[0], [20, 20, 30, 99.99])  # t = 0: no slot has ended
+    after_first = np.clip(np.array([20, 20, 30, 99.99]) + rate * (np.array(counts) - target),
+                          low, high)
+    np.testing.assert_allclose(theta[1], after_first)
+    assert after_first[0] == low and after_first[3] == high  # both bounds act
+    after_silent = np.clip(after_first - rate * target, low, high)
+    np.testing.assert_allclose(theta[2], after_silent)  # a silent training slot
+    np.testing.assert_allclose(theta[3], after_silent)  # a testing slot: no change
+
+
+def test_spikedyn_learning_rate_factor_falls_with_activity(brian_device):
+    """activity counts training spikes with a decay per training slot;
+    k = exp(-activity / consolidation_spikes)."""
+    parameters = network_parameters("spikedyn", 3)
+    spikedyn = parameters.spikedyn
+    group, stub = _spikedyn_slot_group(
+        parameters, 3, ["spike_history", "normalise_flag", "learning_rate_factor"],
+        flags=[1, 1], spikes=[[10, 0, 0], [10, 0, 0]])
+    group.theta = 20 * mV
+    group.activity = [0, 50, 500]
+    run(20 * ms)
+    decay = np.exp(-1 / spikedyn.activity_tau_presentations)
+    activity = np.array([0, 50, 500]) * decay + [10, 0, 0]
+    np.testing.assert_allclose(group.activity[:], activity)
     factor = np.asarray(group.learning_rate_factor[:])
-    k = 6.0 / parameters.inputs.start_intensity
-    if consolidation_mV:
-        excess = np.array([0.0, 0.0, 5.0, 10.0])
-        # theta decays by a factor exp(-1 ms / tau_theta) ≈ 1 - 1e-7 meanwhile.
-        np.testing.assert_allclose(factor, k * np.exp(-excess / consolidation_mV), rtol=1e-5)
-    else:
-        np.testing.assert_allclose(factor, k)
+    np.testing.assert_allclose(factor, np.exp(-activity / spikedyn.consolidation_spikes))
+    assert factor[0] > factor[1] > factor[2]
+
+
+def test_spikedyn_ablations_remove_their_state(brian_device):
+    parameters = network_parameters("spikedyn", 2)
+    parameters.spikedyn.adaptive_learning_rate = False
+    parameters.spikedyn.adaptive_threshold = False
+    names = model_equations.excitatory_neuron(parameters).equations.names
+    assert "activity" not in names and "slot_spikes" not in names
+    assert model_equations.excitatory_slot_events(parameters) == [
+        "normalise_flag", "normalisation_factor", "weight_sum_reset"]
+    assert model_equations.learned_neuron_variables(parameters) == ()

@@ -1,0 +1,123 @@
+"""Data objects of the engine: what a network has learned, and what a stream returned."""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["LearnedState", "StreamResult"]
+
+
+@dataclass
+class LearnedState:
+    """What a network has learned: input weights, adaptive thresholds and the rest.
+
+    Attributes
+    ----------
+    weights : ndarray, shape (n_inputs * n_neurons,)
+        Input → excitatory weights in Brian2's synapse order (input-major).
+    theta : ndarray, shape (n_neurons,)
+        Adaptive threshold, in volt.
+    synapses : dict
+        Other learned input-synapse variables (ASP's ``significance``), name →
+        array in synapse order.
+    neurons : dict
+        Other learned excitatory-neuron variables (SpikeDyn's ``activity``),
+        name → array of length n_neurons.
+    """
+
+    weights: np.ndarray
+    theta: np.ndarray
+    synapses: dict = field(default_factory=dict)
+    neurons: dict = field(default_factory=dict)
+
+    def weight_matrix(self, n_inputs):
+        """Weights as an (n_inputs, n_neurons) matrix."""
+        return self.weights.reshape(n_inputs, -1)
+
+    def copy(self):
+        return LearnedState(
+            self.weights.copy(),
+            self.theta.copy(),
+            {name: values.copy() for name, values in self.synapses.items()},
+            {name: values.copy() for name, values in self.neurons.items()},
+        )
+
+    def arrays(self):
+        """Every array by a flat name: ``weights``, ``theta``, ``synapse.<name>``, ``neuron.<name>``."""
+        named = {"weights": self.weights, "theta": self.theta}
+        named.update({f"synapse.{name}": values for name, values in self.synapses.items()})
+        named.update({f"neuron.{name}": values for name, values in self.neurons.items()})
+        return named
+
+    @classmethod
+    def from_arrays(cls, named):
+        """The inverse of `arrays`."""
+        return cls(
+            named["weights"], named["theta"],
+            {key[len("synapse."):]: value for key, value in named.items()
+             if key.startswith("synapse.")},
+            {key[len("neuron."):]: value for key, value in named.items()
+             if key.startswith("neuron.")},
+        )
+
+    def __repr__(self):
+        extra = ", ".join(list(self.synapses) + list(self.neurons))
+        return (
+            f"LearnedState({self.weights.size} weights, mean {self.weights.mean():.4f}; "
+            f"theta mean {self.theta.mean() * 1e3:.3f} mV" + (f"; {extra}" if extra else "") + ")"
+        )
+
+
+@dataclass
+class StreamResult:
+    """Raw results of one stream.
+
+    Attributes
+    ----------
+    spike_counts : ndarray (n_samples, n_neurons)
+        Excitatory spikes during the accepted presentation of each sample.
+    presentations : ndarray (n_samples,)
+        Slots used by each sample (1 + number of intensity boosts).
+    final_intensity : ndarray (n_samples,)
+        Input intensity of the accepted presentation.
+    state : LearnedState
+        Learned state at the end of the stream.
+    simulation_seconds : float
+        Wall-clock time spent simulating (all chunks, without compilation).
+    slots : int
+        Presentation slots simulated.
+    """
+
+    spike_counts: np.ndarray
+    presentations: np.ndarray
+    final_intensity: np.ndarray
+    state: LearnedState
+    simulation_seconds: float
+    slots: int
+    spikes_total: int = 0
+    input_spikes_total: int = 0
+    inhibitory_spikes_total: int = 0
+    chunk_seconds: list = field(default_factory=list)
+
+    def synaptic_events(self, parameters):
+        """Synaptic events processed: each spike times its outgoing synapses.
+
+        Input spikes reach N excitatory neurons; excitatory spikes reach 784
+        input synapses (post pathway) and N - 1 neurons (direct inhibition)
+        or one inhibitory neuron; inhibitory spikes reach N - 1 neurons.
+        The bookkeeping synapses (spike counters) are not counted.
+        """
+        n = parameters.n_neurons
+        exc_targets = parameters.n_inputs + (1 if parameters.has_inhibitory_layer else n - 1)
+        return (
+            self.input_spikes_total * n
+            + self.spikes_total * exc_targets
+            + self.inhibitory_spikes_total * (n - 1)
+        )
+
+    def __repr__(self):
+        n = len(self.presentations)
+        return (
+            f"StreamResult({n} samples, {self.slots} slots, "
+            f"{self.simulation_seconds / max(n, 1) * 1e3:.2f} ms per sample)"
+        )
