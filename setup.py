@@ -28,6 +28,7 @@ setup(
     python_requires=">=3.11",
     packages=[
         "spikedyn_brian",
+        "spikedyn_brian.devices",
         "spikedyn_brian.models",
         "spikedyn_brian.analysis",
         "spikedyn_brian.protocols",
@@ -38,7 +39,8 @@ setup(
         "spikedyn_brian.analysis": "analysis",
         "spikedyn_brian.protocols": "protocols",
     },
-    package_data={"spikedyn_brian.protocols": ["*.toml"]},
+    package_data={"spikedyn_brian.protocols": ["*.toml"],
+                  "spikedyn_brian.devices": ["templates/*.cpp"]},
     install_requires=[
         "brian2==2.10.1; python_version >= '3.12'",
         "brian2>=2.5.4,<2.6; python_version < '3.12'",

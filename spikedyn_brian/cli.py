@@ -66,6 +66,8 @@ def _add_static_mnist(subparsers):
             f"default: ${MNIST_DIRECTORY_ENVIRONMENT_VARIABLE} or the embedded 5,000 digits"
         ),
     )
+    parser.add_argument("--evaluation", choices=("test", "validation"),
+                        help="evaluation split (validation: tuning; never trains on it)")
     parser.add_argument("--build-dir", metavar="DIR", help="root of compiled builds")
     parser.add_argument("--evaluate-each-epoch", action="store_true", default=None,
                         help="label and test after every epoch")
@@ -95,6 +97,7 @@ _COMMON_OPTIONS = {
     ("network", "n_neurons"): "neurons",
     ("stream", "seed"): "seed",
     ("stream", "data_dir"): "data_dir",
+    ("stream", "evaluation"): "evaluation",
     ("device", "name"): "device",
     ("device", "build_dir"): "build_dir",
     ("output", "path"): "out",
@@ -158,6 +161,8 @@ def _add_dynamic_digits(subparsers):
     parser.add_argument("--device", choices=DEVICES, help="simulation device")
     parser.add_argument("--seed", type=int, metavar="S", help="seed")
     parser.add_argument("--data-dir", metavar="DIR", help="directory with the MNIST IDX files")
+    parser.add_argument("--evaluation", choices=("test", "validation"),
+                        help="evaluation split (validation: tuning; never trains on it)")
     parser.add_argument("--build-dir", metavar="DIR", help="root of compiled builds")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.add_argument("--out", metavar="FILE.nc", help="results file (netCDF)")
@@ -420,6 +425,7 @@ _MODEL_SEARCH_OPTIONS = {
     ("stream", "assignment_samples"): "assignment_samples",
     ("stream", "test_samples"): "test_samples",
     ("stream", "data_dir"): "data_dir",
+    ("stream", "evaluation"): "evaluation",
     ("device", "name"): "device",
     ("dask", "scheduler"): "scheduler",
     ("dask", "workers"): "workers",
