@@ -19,6 +19,7 @@ import sys
 from spikedyn_brian.config import ConfigError, load_experiment
 from spikedyn_brian.data import MNIST_DIRECTORY_ENVIRONMENT_VARIABLE, MNISTFileError
 from spikedyn_brian.engine import DEVICES
+from spikedyn_brian.fetch import add_data_parser
 from spikedyn_brian.models.parameters import NETWORK_VARIANTS
 
 __all__ = ["main", "build_parser"]
@@ -369,6 +370,7 @@ def build_parser():
     _add_tune(protocols)
     _add_estimate(commands)
     _add_codegen(commands)
+    add_data_parser(commands)
     return parser
 
 
