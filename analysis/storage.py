@@ -20,9 +20,20 @@ import uuid
 import numpy as np
 import xarray
 
-__all__ = ["to_netcdf_safe_attrs", "write_dataset", "read_dataset"]
+from spikedyn_brian.config import ConfigError
+
+__all__ = ["to_netcdf_safe_attrs", "write_dataset", "read_dataset", "ResultsFileError"]
 
 NETCDF_ENGINE = "netcdf4"
+
+
+class ResultsFileError(ConfigError):
+    """A results (netCDF) file exists but cannot be read: truncated, corrupt or not netCDF.
+
+    A ``ValueError`` (and a `~spikedyn_brian.config.ConfigError`, so that the
+    command line reports it without a traceback) whose message names the file
+    and the fix.
+    """
 
 
 def _json_default(value):
@@ -192,12 +203,40 @@ def read_dataset(path):
     ------
     FileNotFoundError
         If no file exists at ``path``.
+    ResultsFileError
+        If the file exists but cannot be read: not netCDF, truncated, corrupt
+        or unreadable (the message names the file and the fix).
     """
     path = pathlib.Path(path)
-    if not path.is_file():
+    try:
+        is_file = path.is_file()
+    except (OSError, ValueError) as error:
+        raise ResultsFileError(f"results file {str(path)!r} cannot be accessed: {error}") from None
+    if not is_file:
         raise FileNotFoundError(
             f"no netCDF file at {str(path)!r}; check the path or write it first "
             "with write_dataset."
         )
-    with xarray.open_dataset(path, engine=NETCDF_ENGINE) as dataset:
-        return dataset.load()
+    try:
+        with xarray.open_dataset(path, engine=NETCDF_ENGINE) as dataset:
+            return dataset.load()
+    except PermissionError as error:
+        raise ResultsFileError(
+            f"results file {str(path)!r} cannot be read: permission denied "
+            f"({error.strerror}); make it readable (chmod u+r {str(path)!r})."
+        ) from None
+    except Exception as error:  # noqa: BLE001 - the backend's errors vary by damage
+        size = _size(path)
+        what = "is empty (0 bytes)" if size == 0 else "is not a readable netCDF file"
+        raise ResultsFileError(
+            f"results file {str(path)!r} {what} (truncated, corrupt or of another format: "
+            f"{type(error).__name__}: {error}); write it again (re-run the command that "
+            "produced it, with a fresh --out) or give the path of an intact results file."
+        ) from None
+
+
+def _size(path):
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None

@@ -22,6 +22,8 @@ import numpy as np
 from brian2 import Equations, mV, ms
 from brian2.stateupdaters.base import StateUpdateMethod
 
+from spikedyn_brian.models.formulation import END_OF_STREAM_MODES, STANDARD
+
 __all__ = [
     "ModelDescription",
     "excitatory_neuron",
@@ -183,7 +185,7 @@ def uses_pre_spike_depression(network):
     return not (network.uses_spikedyn_learning and network.spikedyn.spurious_update_reduction)
 
 
-def excitatory_neuron(network):
+def excitatory_neuron(network, formulation=STANDARD):
     """Conductance-based LIF with adaptive threshold (Diehl & Cook layer ``Ae``).
 
     ``dv/dt = ((v_rest - v) + ge (E_exc - v) + gi (E_inh - v)) / tau_m``;
@@ -193,7 +195,8 @@ def excitatory_neuron(network):
     it is frozen while testing. SpikeDyn: ``theta`` follows its set-point rule
     once per slot (`excitatory_slot_code`), and the neurons count their spikes
     per slot (``slot_spikes``) and, for the adaptive learning rate, their
-    activity. The traces ``post1``/``post2`` serve Diehl & Cook's STDP rule.
+    activity. The traces ``post1``/``post2`` serve Diehl & Cook's STDP rule
+    (left out where the synapses hold their own, ``formulation.synaptic_traces``).
     """
     exc = network.excitatory
     theta_rule = _theta_rule(network)
@@ -204,7 +207,7 @@ def excitatory_neuron(network):
         "dge/dt = -ge/tau_ge : 1",
         "dgi/dt = -gi/tau_gi : 1",
         "plastic : 1 (shared)",
-        "normalise_now : 1 (linked)",
+        "normalise_now : 1" + (" (linked)" if formulation.linked_variables else ""),
         # Copy of the controller's flag: Brian2 synapses cannot read a linked
         # variable of their target.
         "normalise_flag : 1",
@@ -239,7 +242,7 @@ def excitatory_neuron(network):
         threshold += " and timer > timer_threshold"
         reset.append("timer = 0*ms")
     plasticity = network.plasticity
-    if uses_pre_spike_depression(network):
+    if uses_pre_spike_depression(network) and not formulation.synaptic_traces:
         lines += ["dpost1/dt = -post1/tau_post1 : 1", "dpost2/dt = -post2/tau_post2 : 1"]
         namespace["tau_post1"] = plasticity.tau_post1_ms * ms
         namespace["tau_post2"] = plasticity.tau_post2_ms * ms
@@ -303,7 +306,7 @@ def inhibitory_neuron(network):
     )
 
 
-def poisson_input(network):
+def poisson_input(network, formulation=STANDARD):
     """Poisson pixel neurons driven by the presentation controller.
 
     Pixel ``i`` of the sample at stream position ``sample`` fires as a
@@ -316,18 +319,23 @@ def poisson_input(network):
     per step at most), at ~1/300 of the random draws.
 
     The description needs the TimedArray ``stimulus(sample*second, i)`` of
-    pixel values in its namespace (added by the engine).
+    pixel values in its namespace (added by the engine). The presynaptic STDP
+    trace ``pre`` is left out where the synapses hold their own
+    (``formulation.synaptic_traces``); the controller's values are plain
+    variables where there are no linked variables.
     """
     inputs = network.inputs
     plasticity = network.plasticity
-    equations = Equations(
-        "dpre/dt = -pre/tau_pre : 1\n"
-        "next_spike : second\n"
-        "hazard : 1\n"
-        "sample : integer (linked)\n"
-        "intensity : 1 (linked)\n"
-        "slot_start : second (linked)\n"
-    )
+    linked = " (linked)" if formulation.linked_variables else ""
+    lines = [] if formulation.synaptic_traces else ["dpre/dt = -pre/tau_pre : 1"]
+    lines += [
+        "next_spike : second",
+        "hazard : 1",
+        f"sample : integer{linked}",
+        f"intensity : 1{linked}",
+        f"slot_start : second{linked}",
+    ]
+    equations = Equations("\n".join(lines))
     # Clipped to 1e9 steps (beyond any run): Brian2's runtime casts ceil() to a
     # 32-bit integer, and a silent pixel (hazard 0) would overflow it.
     draw_steps = "ceil(clip(-log(1 - rand()) / (hazard + 1e-30), 0, 1e9))"
@@ -336,7 +344,9 @@ def poisson_input(network):
         " * Hz * dt, 0, 0.999))\n"
         f"next_spike = t + dt*({draw_steps} - 1)"
     )
-    spike_code = f"pre = 1\nnext_spike = t + dt*{draw_steps}"
+    spike_code = f"next_spike = t + dt*{draw_steps}"
+    if not formulation.synaptic_traces:
+        spike_code = "pre = 1\n" + spike_code
     return ModelDescription(
         equations=equations,
         threshold="t >= next_spike - 0.5*dt and t - slot_start < presentation - 0.5*dt",
@@ -353,14 +363,7 @@ def poisson_input(network):
     )
 
 
-#: How a stream ends: ``'stop'`` ends the run through the ``stop_at``
-#: function (runtime, C++ standalone); ``'idle'`` keeps the run going for its
-#: fixed duration with the inputs silent (devices without a stop function:
-#: GeNN, CUDA; ``docs/models.md``, section Devices).
-END_OF_STREAM_MODES = ("stop", "idle")
-
-
-def presentation_controller(network, end_of_stream="stop"):
+def presentation_controller(network, formulation=STANDARD):
     """The one-neuron controller that sequences a stream inside the simulation.
 
     At the start of each slot (presentation + rest) it decides whether the
@@ -374,11 +377,7 @@ def presentation_controller(network, end_of_stream="stop"):
     learned until the run's fixed duration is over. Normalisation and decay
     happen before every training presentation (``normalise_now``).
     """
-    if end_of_stream not in END_OF_STREAM_MODES:
-        raise ValueError(
-            f"end_of_stream must be one of {', '.join(END_OF_STREAM_MODES)}, "
-            f"got {end_of_stream!r}"
-        )
+    end_of_stream = formulation.end_of_stream
     inputs = network.inputs
     equations = Equations(
         "index : integer\n"
@@ -421,8 +420,11 @@ def presentation_controller(network, end_of_stream="stop"):
     )
 
 
-def input_synapses(network):
+def input_synapses(network, formulation=STANDARD):
     """Input → excitatory synapses: conductance jump, STDP, decay, normalisation.
+
+    Where the synapses hold their own traces (``formulation.synaptic_traces``)
+    this is `input_synapses_with_synaptic_traces`.
 
     Diehl & Cook (``plastic`` = 1 while training)::
 
@@ -446,6 +448,8 @@ def input_synapses(network):
     ASP), sums each neuron's input weights and scales them to
     ``normalisation_total``.
     """
+    if formulation.synaptic_traces:
+        return input_synapses_with_synaptic_traces(network)
     plasticity = network.plasticity
     namespace = {
         "nu_pre": plasticity.nu_pre,

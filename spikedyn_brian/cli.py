@@ -408,6 +408,8 @@ def _add_model_search(subparsers):
     parser.add_argument("--test-samples", type=_positive_int, metavar="M")
     parser.add_argument("--device", choices=DEVICES, help="simulation device")
     parser.add_argument("--data-dir", metavar="DIR", help="directory with the MNIST IDX files")
+    parser.add_argument("--evaluation", choices=("validation", "test"),
+                        help="split the candidates are selected on (default validation)")
     parser.add_argument("--scheduler", metavar="ADDRESS", help="existing Dask scheduler")
     parser.add_argument("--workers", type=_positive_int, help="LocalCluster worker processes")
     parser.add_argument("--out", metavar="FILE.nc", help="results file (netCDF)")

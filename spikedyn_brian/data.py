@@ -15,9 +15,11 @@ embedded subset. Nothing is ever downloaded at run time.
 from __future__ import annotations
 
 import functools
+import math
 import gzip as gzip_module
 import os
 import struct
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +36,7 @@ __all__ = [
     "load_digits",
     "load_embedded",
     "load_idx_directory",
+    "check_idx_directory",
     "read_idx",
     "write_idx",
 ]
@@ -304,22 +307,56 @@ def load_embedded(split: str) -> DigitSet:
 # ---------------------------------------------------------------------------
 
 
+#: How to repair a damaged or unreadable IDX file (appended to the errors).
+_IDX_FIX = (
+    "download the four standard MNIST IDX files again (train-images-idx3-ubyte, "
+    "train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, plain or "
+    ".gz) and replace this one"
+)
+
+
 def _read_file_bytes(path: Path) -> bytes:
-    """Whole content of ``path``, transparently gunzipped if gzip-compressed."""
-    if not path.exists():
+    """Whole content of ``path``, transparently gunzipped if gzip-compressed.
+
+    Every failure (missing, not a file, unreadable, empty, corrupt gzip) is a
+    `MNISTFileError` naming the file and the fix.
+    """
+    try:
+        exists, is_file = path.exists(), path.is_file()
+    except (OSError, ValueError) as error:
+        raise MNISTFileError(f"IDX file '{path}' cannot be accessed: {error}") from None
+    if not exists:
         raise MNISTFileError(f"IDX file not found: '{path}'")
-    if not path.is_file():
+    if not is_file:
         raise MNISTFileError(f"IDX path is not a regular file: '{path}'")
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except PermissionError as error:
+        raise MNISTFileError(
+            f"IDX file '{path}' cannot be read: permission denied ({error.strerror}); "
+            f"make it readable (e.g. chmod a+r '{path}') or point the data directory "
+            "to a readable copy"
+        ) from None
+    except OSError as error:
+        raise MNISTFileError(
+            f"IDX file '{path}' cannot be read: {error.strerror or error}; {_IDX_FIX}"
+        ) from None
+    if not raw:
+        raise MNISTFileError(f"IDX file '{path}' is empty (0 bytes); {_IDX_FIX}")
     if raw[:2] != _GZIP_MAGIC:
         return raw
     try:
-        return gzip_module.decompress(raw)
-    except (OSError, EOFError) as error:
+        content = gzip_module.decompress(raw)
+    except (OSError, EOFError, zlib.error) as error:
         raise MNISTFileError(
             f"'{path}' starts like a gzip file but could not be decompressed "
-            f"(is it truncated?): {error}"
-        ) from error
+            f"(is it truncated or corrupt?): {error}; {_IDX_FIX}"
+        ) from None
+    if not content:
+        raise MNISTFileError(
+            f"IDX file '{path}' is an empty gzip file (0 bytes once decompressed); {_IDX_FIX}"
+        )
+    return content
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
@@ -345,31 +382,34 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     Raises
     ------
     MNISTFileError
-        If the file is missing, has a bad magic number, or is truncated.
+        If the file is missing, unreadable, empty, a corrupt gzip file, has a
+        bad magic number, or is truncated (the message names the file and the fix).
     """
     path = Path(path)
     content = _read_file_bytes(path)
     if len(content) < 4:
         raise MNISTFileError(
             f"'{path}' is truncated: expected a 4-byte IDX magic number, "
-            f"found {len(content)} bytes"
+            f"found {len(content)} bytes; {_IDX_FIX}"
         )
     zero_bytes, type_code, dimension_count = content[:2], content[2], content[3]
     if zero_bytes != b"\x00\x00" or type_code not in _IDX_DTYPES:
         raise MNISTFileError(
             f"'{path}' is not an IDX file: bad magic number 0x{content[:4].hex()}; "
             "expected two zero bytes, a type code (08, 09, 0b, 0c, 0d or 0e) "
-            "and a dimension count, e.g. 0x00000803 for MNIST images"
+            "and a dimension count, e.g. 0x00000803 for MNIST images; is it the right "
+            f"file? If so, {_IDX_FIX}"
         )
     header_size = 4 + 4 * dimension_count
     if len(content) < header_size:
         raise MNISTFileError(
             f"'{path}' is truncated: expected a {header_size}-byte header for "
-            f"{dimension_count} dimensions, found {len(content)} bytes"
+            f"{dimension_count} dimensions, found {len(content)} bytes; {_IDX_FIX}"
         )
     shape = struct.unpack(f">{dimension_count}I", content[4:header_size])
     dtype = _IDX_DTYPES[type_code]
-    expected_data_size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    # Exact (Python integers): a corrupt header may claim an absurd shape.
+    expected_data_size = math.prod(shape) * dtype.itemsize
     found_data_size = len(content) - header_size
     if found_data_size != expected_data_size:
         problem = "is truncated" if found_data_size < expected_data_size else (
@@ -377,7 +417,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         )
         raise MNISTFileError(
             f"'{path}' {problem}: expected {expected_data_size} bytes of data after "
-            f"the header (shape {shape}, {dtype.name}), found {found_data_size}"
+            f"the header (shape {shape}, {dtype.name}), found {found_data_size}; {_IDX_FIX}"
         )
     data = np.frombuffer(content, dtype=dtype, offset=header_size)
     return data.astype(dtype.newbyteorder("="), copy=True).reshape(shape)
@@ -426,10 +466,24 @@ def write_idx(
 
 
 def _check_directory(directory: Path) -> None:
-    if not directory.exists():
-        raise MNISTFileError(f"MNIST data directory does not exist: '{directory}'")
-    if not directory.is_dir():
-        raise MNISTFileError(f"MNIST data path is not a directory: '{directory}'")
+    try:
+        exists, is_dir = directory.exists(), directory.is_dir()
+    except (OSError, ValueError) as error:
+        raise MNISTFileError(
+            f"MNIST data directory '{directory}' cannot be accessed: {error}; check the "
+            "path and its permissions"
+        ) from None
+    if not exists:
+        raise MNISTFileError(
+            f"MNIST data directory does not exist: '{directory}'; create it and put the "
+            "four standard MNIST IDX files in it, or leave the data directory empty to "
+            "use the embedded 5,000 digits"
+        )
+    if not is_dir:
+        raise MNISTFileError(
+            f"MNIST data path is not a directory: '{directory}'; give the directory that "
+            "holds the four IDX files, not a file"
+        )
 
 
 def _idx_candidate_names(split: str, kind: str) -> list[str]:
@@ -446,8 +500,15 @@ def _idx_candidate_names(split: str, kind: str) -> list[str]:
 def _find_idx_file(directory: Path, split: str, kind: str) -> Path:
     candidates = _idx_candidate_names(split, kind)
     for name in candidates:
-        if (directory / name).is_file():
-            return directory / name
+        try:
+            if (directory / name).is_file():
+                return directory / name
+        except OSError as error:
+            raise MNISTFileError(
+                f"cannot look into MNIST data directory '{directory}': "
+                f"{error.strerror or error}; check its permissions (e.g. chmod a+rx "
+                f"'{directory}')"
+            ) from None
     raise MNISTFileError(
         f"no MNIST {split} {kind} file in '{directory}'; looked for "
         f"{', '.join(candidates)}. Download the four standard MNIST IDX files "
@@ -455,6 +516,28 @@ def _find_idx_file(directory: Path, split: str, kind: str) -> Path:
         "t10k-labels-idx1-ubyte, plain or .gz) into that directory; nothing is "
         "downloaded at run time"
     )
+
+
+def check_idx_directory(
+    directory: str | os.PathLike, splits: Iterable[str] = SPLITS
+) -> None:
+    """Check, without reading them, that ``directory`` holds the IDX files of ``splits``.
+
+    A cheap check for configuration time (before anything is built): the
+    directory exists and the images and labels files of each split are there.
+    Their content is checked when they are loaded (`load_idx_directory`).
+
+    Raises
+    ------
+    MNISTFileError
+        Naming the directory or the missing file, and the fix.
+    """
+    directory = Path(directory)
+    _check_directory(directory)
+    for split in splits:
+        _check_split(split)
+        for kind in ("images", "labels"):
+            _find_idx_file(directory, split, kind)
 
 
 def load_idx_directory(directory: str | os.PathLike, split: str) -> DigitSet:
@@ -485,7 +568,8 @@ def load_idx_directory(directory: str | os.PathLike, split: str) -> DigitSet:
     MNISTFileError
         If the directory or a file is missing or malformed, the images are not
         ``(n, 28, 28)`` unsigned bytes, the labels are not ``(n,)`` unsigned
-        bytes in 0..9, or the image and label counts differ.
+        bytes in 0..9, the images file holds no image, or the image and label
+        counts differ.
     """
     _check_split(split)
     directory = Path(directory)
@@ -498,24 +582,30 @@ def load_idx_directory(directory: str | os.PathLike, split: str) -> DigitSet:
         raise MNISTFileError(
             f"'{images_path}' should hold images: expected a 3-D array of shape "
             f"(n, {IMAGE_SIDE}, {IMAGE_SIDE}) of unsigned bytes, found shape "
-            f"{images.shape} of {images.dtype}"
+            f"{images.shape} of {images.dtype}; is it the right file? If so, {_IDX_FIX}"
+        )
+    if images.shape[0] == 0:
+        raise MNISTFileError(
+            f"'{images_path}' holds no images (shape {images.shape}); {_IDX_FIX}"
         )
     labels = read_idx(labels_path)
     if labels.dtype != np.uint8 or labels.ndim != 1:
         raise MNISTFileError(
             f"'{labels_path}' should hold labels: expected a 1-D array of unsigned "
-            f"bytes, found shape {labels.shape} of {labels.dtype}"
+            f"bytes, found shape {labels.shape} of {labels.dtype}; is it the right file? "
+            f"If so, {_IDX_FIX}"
         )
     if labels.size and labels.max() >= NUMBER_OF_CLASSES:
         raise MNISTFileError(
             f"'{labels_path}' holds label values up to {labels.max()}; expected "
-            f"digits 0..{NUMBER_OF_CLASSES - 1}"
+            f"digits 0..{NUMBER_OF_CLASSES - 1}; {_IDX_FIX}"
         )
     if images.shape[0] != labels.shape[0]:
         raise MNISTFileError(
             f"image and label counts differ: '{images_path}' holds "
             f"{images.shape[0]} images but '{labels_path}' holds "
-            f"{labels.shape[0]} labels"
+            f"{labels.shape[0]} labels; the two files of a split must come from the same "
+            f"MNIST distribution: {_IDX_FIX}"
         )
     return DigitSet(
         images=images.reshape(images.shape[0], PIXELS_PER_IMAGE),

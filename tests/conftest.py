@@ -14,6 +14,7 @@ from spikedyn_brian.engine import COMPILER_FLAGS
 DEVICE_PARAMS = [
     "runtime",
     pytest.param("cpp_standalone", marks=pytest.mark.standalone),
+    pytest.param("cpp_dense", marks=pytest.mark.standalone),
 ]
 
 
@@ -28,7 +29,7 @@ def build_root(tmp_path_factory):
 
 @pytest.fixture(params=DEVICE_PARAMS)
 def device_name(request):
-    """Each test using this fixture runs on the runtime and the C++ standalone device."""
+    """Each test using this fixture runs on the runtime and both C++ standalone devices."""
     return request.param
 
 
@@ -41,8 +42,10 @@ def brian_device(device_name, tmp_path):
     """
     brian2.device.reinit()
     brian2.device.activate()
-    if device_name == "cpp_standalone":
-        brian2.set_device("cpp_standalone", directory=str(tmp_path / "standalone"), build_on_run=True)
+    if device_name != "runtime":
+        import spikedyn_brian.devices.dense  # noqa: F401  (registers cpp_dense)
+
+        brian2.set_device(device_name, directory=str(tmp_path / "standalone"), build_on_run=True)
         brian2.prefs.codegen.cpp.extra_compile_args_gcc = list(COMPILER_FLAGS)
     else:
         brian2.set_device("runtime")

@@ -134,15 +134,19 @@ def test_contract_options_give_nested_overrides():
     }
 
 
-def test_contract_overrides_load_over_default_config():
-    args = build_parser().parse_args(CONTRACT_ARGV)
+def test_contract_overrides_load_over_default_config(tmp_path):
+    from tests.test_config import write_mnist_files
+
+    data = write_mnist_files(tmp_path / "x")
+    argv = [str(data) if value == "/x" else value for value in CONTRACT_ARGV]
+    args = build_parser().parse_args(argv)
     experiment = load_experiment(DEFAULT_CONFIG, cli._static_mnist_overrides(args))
     assert experiment.network.variant == "spikedyn"
     assert experiment.network.n_neurons == 50
     assert experiment.stream.train_samples == 30
     assert experiment.stream.test_samples == 20
     assert experiment.stream.seed == 3
-    assert experiment.stream.data_dir == "/x"
+    assert experiment.stream.data_dir == str(data)
     assert experiment.device.name == "runtime"
     assert experiment.output.path == "f.nc"
     # Keys not given keep the file's values.

@@ -20,6 +20,23 @@ from spikedyn_brian.models.parameters import NetworkParameters
 from spikedyn_brian.protocols.static_mnist import DEFAULT_CONFIG
 
 
+#: Placeholder of a data directory, replaced by `write_mnist_files` in a test.
+MNIST_DIR = "<mnist directory>"
+
+
+def write_mnist_files(directory):
+    """Four tiny valid MNIST IDX files in ``directory`` (created); return it."""
+    import numpy as np
+
+    from spikedyn_brian.data import write_idx
+
+    directory.mkdir(parents=True, exist_ok=True)
+    for prefix in ("train", "t10k"):
+        write_idx(directory / f"{prefix}-images-idx3-ubyte", np.zeros((10, 28, 28), np.uint8))
+        write_idx(directory / f"{prefix}-labels-idx1-ubyte", np.arange(10, dtype=np.uint8))
+    return directory
+
+
 def write_toml(tmp_path, text, name="experiment.toml"):
     path = tmp_path / name
     path.write_text(text)
@@ -455,7 +472,7 @@ def test_to_json_gives_the_nested_dict():
                 "spikedyn": {"weight_decay": False, "x_target": 0.25},
                 "excitatory": {"tau_theta_ms": 1e8},
             },
-            "stream": {"epochs": 2, "seed": 9, "data_dir": "/data/mnist", "classes": [7, 2],
+            "stream": {"epochs": 2, "seed": 9, "data_dir": MNIST_DIR, "classes": [7, 2],
                        "evaluate_each_epoch": True,
                        "prediction_rule": "proportion_weighting"},
             "device": {"name": "runtime", "threads": 4, "chunk_samples": 7},
@@ -463,7 +480,11 @@ def test_to_json_gives_the_nested_dict():
         },
     ],
 )
-def test_to_json_round_trips(mapping):
+def test_to_json_round_trips(mapping, tmp_path):
+    if mapping.get("stream", {}).get("data_dir") == MNIST_DIR:
+        # A data directory must exist (and hold the IDX files) to be valid.
+        mapping = {**mapping, "stream": {**mapping["stream"],
+                                         "data_dir": str(write_mnist_files(tmp_path / "mnist"))}}
     experiment = experiment_from_mapping(mapping)
     text = experiment.to_json()
     assert isinstance(text, str)
@@ -477,3 +498,58 @@ def test_section_dataclasses_default_construct():
     assert StreamConfig().train_samples == 4000
     assert DeviceConfig().name == "cpp_standalone"
     assert OutputConfig().checkpoint is True
+
+
+# --------------------------------------------------------------------------
+# Ranges of the values (NETWORK_BOUNDS, STREAM_LIMITS) and usable paths
+# --------------------------------------------------------------------------
+
+
+def test_zero_time_constant_names_key_value_range_and_default():
+    with pytest.raises(ConfigError) as info:
+        experiment_from_mapping({"network": {"excitatory": {"tau_ge_ms": 0}}})
+    message = str(info.value)
+    assert message.startswith("key 'network.excitatory.tau_ge_ms' is 0.0;")
+    assert "(0, 1e+12] ms" in message and "time step" in message
+    assert "Fix:" in message and "default 1.0" in message
+
+
+def test_nan_membrane_time_constant_is_rejected(tmp_path):
+    path = write_toml(tmp_path, "[network.excitatory]\ntau_membrane_ms = nan\n")
+    with pytest.raises(ConfigError, match=r"key 'network\.excitatory\.tau_membrane_ms' is nan"):
+        load_experiment(path)
+
+
+def test_infinite_maximum_intensity_is_rejected(tmp_path):
+    path = write_toml(tmp_path, "[network.inputs]\nmaximum_intensity = inf\n")
+    with pytest.raises(ConfigError, match=r"'network\.inputs\.maximum_intensity' is inf.*1000"):
+        load_experiment(path)
+
+
+def test_unknown_integration_method_and_timer_name_the_key():
+    with pytest.raises(ConfigError, match=r"key 'network\.integration_method' is 'heun'"):
+        experiment_from_mapping({"network": {"integration_method": "heun"}})
+    with pytest.raises(ConfigError, match=r"key 'network\.excitatory\.timer' is 'x'; choose"):
+        experiment_from_mapping({"network": {"excitatory": {"timer": "x"}}})
+
+
+def test_seed_must_fit_in_32_bits():
+    with pytest.raises(ConfigError, match=r"key 'stream\.seed' is 2147483648; seeds must be"):
+        experiment_from_mapping({"stream": {"seed": 2**31}})
+    assert experiment_from_mapping({"stream": {"seed": 2**31 - 1}}).stream.seed == 2**31 - 1
+
+
+def test_missing_data_dir_is_a_validation_error(tmp_path):
+    missing = tmp_path / "no-mnist"
+    with pytest.raises(ConfigError, match=r"key 'stream\.data_dir' .*does not exist"):
+        experiment_from_mapping({"stream": {"data_dir": str(missing)}})
+    experiment = experiment_from_mapping(
+        {"stream": {"data_dir": str(write_mnist_files(tmp_path / "mnist"))}})
+    assert experiment.stream.data_dir == str(tmp_path / "mnist")
+
+
+def test_output_path_must_be_a_file_name(tmp_path):
+    with pytest.raises(ConfigError, match=r"key 'output\.path' is empty"):
+        experiment_from_mapping({"output": {"path": ""}})
+    with pytest.raises(ConfigError, match=r"key 'output\.path' .* an existing directory"):
+        experiment_from_mapping({"output": {"path": str(tmp_path)}})

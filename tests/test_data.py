@@ -334,3 +334,43 @@ def test_validation_split_does_not_depend_on_anything_but_the_data(monkeypatch):
     # No validation image is a fit image.
     fit_rows = {row.tobytes() for row in fit.images}
     assert not any(row.tobytes() in fit_rows for row in validation.images)
+
+
+# --- damaged and unreadable files ------------------------------------------------------
+
+
+def test_read_idx_corrupt_gzip_body_names_the_file(tmp_path):
+    packed = bytearray(gzip.compress(bytes([0, 0, 8, 1, 0, 0, 0, 50]) + bytes(range(50))))
+    packed[12] ^= 0xFF  # inside the deflate stream
+    path = tmp_path / "corrupt.gz"
+    path.write_bytes(bytes(packed))
+    with pytest.raises(MNISTFileError, match=r"corrupt\.gz.*could not be decompressed.*download"):
+        read_idx(path)
+
+
+def test_read_idx_empty_file(tmp_path):
+    path = tmp_path / "empty-idx1-ubyte"
+    path.write_bytes(b"")
+    with pytest.raises(MNISTFileError, match=r"empty-idx1-ubyte.*is empty"):
+        read_idx(path)
+
+
+def test_read_idx_unreadable_file(tmp_path, monkeypatch):
+    path = tmp_path / "locked-idx1-ubyte"
+    write_idx(path, make_labels())
+
+    def denied(self):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(type(path), "read_bytes", denied)
+    with pytest.raises(MNISTFileError, match=r"locked-idx1-ubyte.*permission denied.*chmod"):
+        read_idx(path)
+
+
+def test_check_idx_directory_finds_missing_files_without_reading(tmp_path):
+    from spikedyn_brian.data import check_idx_directory
+
+    write_mnist_directory(tmp_path, "train")
+    check_idx_directory(tmp_path, ["train"])
+    with pytest.raises(MNISTFileError, match="t10k-images-idx3-ubyte"):
+        check_idx_directory(tmp_path)

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from spikedyn_brian import devices
+from spikedyn_brian.devices import checks
 from spikedyn_brian.cli import main
 from spikedyn_brian.data import load_embedded
 from spikedyn_brian.engine import Engine, generate_project
@@ -153,7 +154,7 @@ def test_cuda_project_settings(generated):
         in main_cu
     duration = float(re.search(r"spikedyn_network\.run\(([0-9.]+),", main_cu).group(1))
     assert duration == pytest.approx((np.ceil(1.5 * 10) + 1) * 0.5)  # 10-sample stream
-    curand = devices._curand_wheel()
+    curand = checks._curand_wheel()
     if curand is not None:
         assert f"-I{curand[0]}" in flags
         assert (directory / "curand_link" / "libcurand.so").resolve() == curand[1].resolve()
@@ -198,12 +199,15 @@ def test_genn_in_the_main_environment_names_the_genn_environment(tmp_path, capsy
     assert not (tmp_path / "genn").exists()
 
 
-def test_genn_refuses_heterogeneous_delays_before_building():
+def test_genn_refuses_heterogeneous_delays_before_building(tmp_path):
     parameters = network_parameters("diehl-cook", 5)
     parameters.plasticity.max_input_delay_ms = 10.0
+    genn = Engine(parameters, "genn", build_root=tmp_path, build=False).backend
     with pytest.raises(devices.DeviceError, match="heterogeneous synaptic delays.*set it to 0"):
-        devices.check_formulation(parameters, "genn")
-    devices.check_formulation(parameters, "cuda")  # CUDA has them
+        genn.check(compile=False, run=False)
+    if HAS_BRIAN2CUDA:  # CUDA has them
+        Engine(parameters, "cuda", build_root=tmp_path, build=False).backend.check(
+            compile=False, run=False)
 
 
 @needs_brian2cuda

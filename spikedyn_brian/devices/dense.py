@@ -96,6 +96,8 @@ class DenseStandaloneDevice(CPPStandaloneDevice):
         self.require_dense = set()
         #: Pathway names made dense in this build.
         self.dense_pathways = []
+        #: Group name → variables that generated code sets (``group.x = 'expr'``).
+        self.code_written = {}
 
     def __repr__(self):
         return (f"DenseStandaloneDevice(project_dir={self.project_dir!r}, "
@@ -106,6 +108,7 @@ class DenseStandaloneDevice(CPPStandaloneDevice):
         super().reinit()
         self.connections = {}
         self.dense_pathways = []
+        self.code_written = {}
         self.require_dense = require
 
     def activate(self, build_on_run=True, require_dense=(), **kwargs):
@@ -116,6 +119,14 @@ class DenseStandaloneDevice(CPPStandaloneDevice):
         return DenseCodeObject if codeobj_class is None else codeobj_class
 
     # ------------------------------------------------------------ density
+    def _written(self, variable):
+        """Whether values were assigned to ``variable`` (arrays or single values)."""
+        array_name = self.get_array_name(variable, access_data=False)
+        for _, arguments in self.main_queue:
+            if isinstance(arguments, tuple) and array_name in arguments:
+                return True
+        return False
+
     def why_not_dense(self, pathway):
         """Why ``pathway`` (a SynapticPathway) cannot be dense, or None if it can."""
         synapses = pathway.synapses
@@ -126,10 +137,13 @@ class DenseStandaloneDevice(CPPStandaloneDevice):
         if isinstance(synapses.source, Subgroup) or isinstance(synapses.target, Subgroup):
             return "its source or target is a subgroup"
         delay = pathway.variables["delay"]
-        if not delay.scalar:
+        if delay.scalar:
+            if float(delay.get_value()[0]) != 0.0:
+                return "it has a non-zero delay"
+        elif self._written(delay) or any(
+                delay.name in self.code_written.get(owner, ())
+                for owner in (synapses.name, pathway.name)):
             return "it has per-synapse (heterogeneous) delays"
-        if float(delay.get_value()[0]) != 0.0:
-            return "it has a non-zero delay"
         if pathway.event != "spike":
             return f"it is triggered by the custom event {pathway.event!r}"
         return None
@@ -151,8 +165,12 @@ class DenseStandaloneDevice(CPPStandaloneDevice):
             "n_post": n_post,
             "n_source": int(source.N),
             "eventspace": self.get_array_name(source.variables["_spikespace"]),
-            "pre_index": f"_ptr{self.get_array_name(variables['_synaptic_pre'])}[_idx]",
-            "post_index": f"_ptr{self.get_array_name(variables['_synaptic_post'])}[_idx]",
+            # Index loads of the vector code → loop indices (where the code reads them).
+            "replacements": [
+                (f"_ptr{self.get_array_name(synapses.variables[name])}[_idx]", loop_index)
+                for name, loop_index in (("_synaptic_pre", "_dense_i"),
+                                         ("_synaptic_post", "_dense_j"))
+            ],
             "parallel": parallel,
         }
 
@@ -165,17 +183,23 @@ class DenseStandaloneDevice(CPPStandaloneDevice):
                 _all_to_all(template_kwds, abstract_code))
         elif template_name == "synapses_create_array":
             self.connections.setdefault(owner.name, []).append(False)
+        elif template_name.startswith("group_variable_set"):
+            self.code_written.setdefault(getattr(owner, "name", ""), set()).update(
+                _written_variables("\n".join(str(v) for v in abstract_code.values())))
         elif template_name in ("synapses", "synapses_push_spikes"):
-            reason = self.why_not_dense(owner)
+            # The pathway's event code belongs to its Synapses (the pathway is a
+            # template keyword); the push code object to the pathway itself.
+            pathway = owner if template_name == "synapses_push_spikes" else template_kwds["pathway"]
+            reason = self.why_not_dense(pathway)
             if reason is None:
                 template_name += "_dense"
                 if template_name == "synapses_dense":
-                    dense = self._dense_template_kwds(owner, abstract_code, variables,
+                    dense = self._dense_template_kwds(pathway, abstract_code, variables,
                                                       variable_indices)
                     template_kwds = dict(template_kwds or {}, dense_pathway=dense)
-            elif owner.synapses.name in self.require_dense:
+            elif pathway.synapses.name in self.require_dense:
                 raise DenseDeviceError(
-                    f"device '{DEVICE_NAME}' cannot make pathway '{owner.name}' dense: "
+                    f"device '{DEVICE_NAME}' cannot make pathway '{pathway.name}' dense: "
                     f"{reason}. Dense pathways are all-to-all (one plain connect()), in "
                     "presynaptic-major order, without per-synapse delays; run this network "
                     "on 'cpp_standalone' instead"
@@ -188,14 +212,14 @@ class DenseStandaloneDevice(CPPStandaloneDevice):
         )
         if dense is not None:
             source = codeobj.code.cpp_file
-            for index in (dense["pre_index"], dense["post_index"]):
+            for index, _ in dense["replacements"]:
                 if index in source:  # pragma: no cover - a Brian2 code generator change
                     raise DenseDeviceError(
-                        f"pathway '{owner.name}': the generated code still reads '{index}'; "
+                        f"pathway '{name}': the generated code still reads '{index}'; "
                         "this Brian2 version generates index loads the dense template "
                         "does not recognise"
                     )
-            self.dense_pathways.append(owner.name)
+            self.dense_pathways.append(template_kwds["pathway"].name)
         return codeobj
 
 

@@ -16,6 +16,10 @@
     {{scalar_code|autoindent}}
 
     {% set dense = dense_pathway %}
+    {% set body = namespace(code=(vector_code if vector_code is string else vector_code|join('\n'))) %}
+    {% for index_load, loop_index in dense.replacements %}
+    {% set body.code = body.code|replace(index_load, loop_index) %}
+    {% endfor %}
     const int32_t* __restrict _dense_events = brian::{{dense.eventspace}};
     const int32_t _dense_event_count = _dense_events[{{dense.n_source}}];
     if (_dense_event_count > 0)
@@ -45,7 +49,7 @@
             {
                 const size_t _idx = _dense_row + _dense_j;
                 const size_t _vectorisation_idx = _idx;
-                {{vector_code|replace(dense.pre_index, '_dense_i')|replace(dense.post_index, '_dense_j')|autoindent}}
+                {{body.code|autoindent}}
             }
         }
     }
@@ -73,7 +77,7 @@
             {
                 const size_t _idx = _dense_i * {{dense.n_post}} + _dense_j;
                 const size_t _vectorisation_idx = _idx;
-                {{vector_code|replace(dense.pre_index, '_dense_i')|replace(dense.post_index, '_dense_j')|autoindent}}
+                {{body.code|autoindent}}
             }
         }
     }

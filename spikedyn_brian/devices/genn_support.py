@@ -15,7 +15,7 @@ owns it (the neuron-group path of the same template), pull it under its own
 name before the step, and push it to the device after the operation. It
 changes brian2genn's engine template and its pull bookkeeping
 (``consolidate_pull_operations``), in both places only for such variables:
-anything else is generated as before. `devices.activate` applies it for the
+anything else is generated as before. The ``genn`` backend applies it for the
 ``genn`` device; it refuses a brian2genn whose template lacks the text it
 edits (brian2genn 1.7.0's).
 """
@@ -24,6 +24,8 @@ import brian2genn
 from brian2genn.codeobject import GeNNCodeObject
 from brian2genn.device import GeNNDevice
 from brian2.codegen.templates import CodeObjectTemplate
+
+from spikedyn_brian.devices.errors import DeviceError
 
 __all__ = ["SUPPORTED_BRIAN2GENN", "patch"]
 
@@ -83,8 +85,6 @@ def _patched_engine_template():
                                 (_WRITE_ANCHOR, _WRITE_REPLACEMENT),
                                 (_PUSH_ANCHOR, _PUSH_REPLACEMENT)):
         if source.count(anchor) != 1:
-            from spikedyn_brian.devices import DeviceError
-
             raise DeviceError(
                 f"brian2genn {brian2genn.__version__}: its engine template is not the one "
                 f"spikedyn_brian patches ({SUPPORTED_BRIAN2GENN}); use brian2genn "

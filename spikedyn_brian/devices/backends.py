@@ -1,0 +1,627 @@
+"""One backend class per device: how the engine builds and runs a network there.
+
+Every backend has the same interface — `Backend.build` (generate, and compile
+where the device compiles), `Backend.run_chunk` (one run of a stream chunk,
+returning a `StreamResult`) and the shared `Backend.collect` (per-sample
+responses from the monitors, the same on every device) — and is registered
+in `BACKENDS`, the way Brian2 registers its ``Device`` subclasses in
+``all_devices``. The engine delegates to its backend and never asks which
+device it is on; what differs between devices (Brian2 device, preferences,
+formulation of the models, how data reach a run, how a run ends) lives in the
+backend classes.
+
+==================  ==========================  ================================
+backend             Brian2 device               formulation
+==================  ==========================  ================================
+``runtime``         ``runtime`` (numpy)         standard, built per chunk
+``cpp_standalone``  ``cpp_standalone``          standard, built once, run_args
+``cpp_dense``       ``cpp_dense`` (this         standard, built once, run_args,
+                    package's, `dense`)         dense input pathway
+``cuda``            ``cuda_standalone``         CUDA (fixed duration, atomics)
+``genn``            ``genn`` (brian2genn)       GeNN, one project per chunk
+==================  ==========================  ================================
+"""
+
+import contextlib
+import copy
+import fcntl
+import gc
+import hashlib
+import json
+import math
+import os
+import shutil
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+import brian2
+from brian2 import second
+from brian2.devices.device import get_device
+
+from spikedyn_brian.devices import checks
+from spikedyn_brian.devices.errors import DeviceError
+from spikedyn_brian.models.equations import presentation_slot
+from spikedyn_brian.models.formulation import CUDA, GENN, STANDARD
+from spikedyn_brian.models.parameters import as_dict
+from spikedyn_brian.network import build_network
+from spikedyn_brian.seeds import chunk_seed
+from spikedyn_brian.state import StreamResult
+
+__all__ = [
+    "Backend",
+    "RuntimeBackend",
+    "CppStandaloneBackend",
+    "DenseBackend",
+    "CudaBackend",
+    "GennBackend",
+    "BACKENDS",
+    "COMPILER_FLAGS",
+    "DEFAULT_SLOTS_PER_SAMPLE",
+    "activate_device",
+    "device_scope",
+    "parameters_hash",
+]
+
+#: gcc flags of the compiled program. Brian2's defaults add
+#: ``-fno-finite-math-only``, which hides glibc's vectorised ``exp`` from gcc,
+#: and gcc's default limit on alias checks stops it from vectorising the
+#: excitatory state update (9 arrays). With these flags every neuron update
+#: loop is vectorised; the models never produce inf or NaN. No fused
+#: multiply-adds, no reassociation and no reciprocals: which of them gcc
+#: applies depends on how a loop is vectorised and what it can hoist out of
+#: it, so without them the dense pathways of ``cpp_dense`` and Brian2's
+#: generic ones compute bit-identical results.
+COMPILER_FLAGS = (
+    "-w",
+    "-O3",
+    "-ffast-math",
+    "-ffp-contract=off",
+    "-fno-associative-math",
+    "-fno-reciprocal-math",
+    "-march=native",
+    "-std=c++11",
+    "--param=vect-max-version-for-alias-checks=200",
+)
+
+#: Default slot budget of fixed-duration devices (GeNN, CUDA): slots per
+#: sample of a build's capacity. Digits mostly take 1.0–1.05 slots
+#: (``docs/performance.md``); a stream that needs more fails with an error
+#: naming ``slots_per_sample``.
+DEFAULT_SLOTS_PER_SAMPLE = 1.5
+
+#: Wall-clock seconds between two looks of the CUDA host loop at the
+#: controller's ``stopped`` flag (an early end of the fixed-duration run).
+CUDA_STOP_CHECK_SECONDS = 0.05
+
+#: Upper bound of one compiled run; the controller stops the run when its
+#: stream is done, long before (1e6 s of biological time).
+MAXIMUM_RUN_DURATION = 1e6 * second
+
+
+def parameters_hash(parameters, extra=()):
+    """Short stable hash of a parameter set (names a build directory)."""
+    text = json.dumps([as_dict(parameters), list(extra)], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# ----------------------------------------------------------------- Brian2 devices
+#: Brian2 preferences that some backend sets, and their values before any
+#: did: every activation starts from these, so a cuda build's link
+#: directories never reach a later cpp_standalone build of the same process.
+_DEVICE_PREFERENCES = (
+    "codegen.cpp.library_dirs",
+    "codegen.cpp.runtime_library_dirs",
+    "codegen.cpp.extra_compile_args_gcc",
+    "devices.cpp_standalone.openmp_threads",
+)
+_PREFERENCES_BEFORE = {name: copy.deepcopy(brian2.prefs[name]) for name in _DEVICE_PREFERENCES}
+
+
+def activate_device(name, directory=None, **options):
+    """Make Brian2 device ``name`` current, from a clean slate; return it.
+
+    Resets Brian2's device state and collects dead networks first (Brian2
+    suffixes the name of a code object whose name a live object still holds,
+    so generated code must not depend on what the process did before), and
+    restores the device preferences backends set. ``options`` go to
+    ``brian2.set_device``.
+    """
+    brian2.device.reinit()
+    gc.collect()
+    brian2.device.activate()
+    for preference, value in _PREFERENCES_BEFORE.items():
+        brian2.prefs[preference] = copy.deepcopy(value)
+    if name == "runtime":
+        brian2.set_device("runtime")
+    else:
+        brian2.set_device(name, directory=None if directory is None else str(directory),
+                          **options)
+    return get_device()
+
+
+@contextlib.contextmanager
+def device_scope(name, directory=None, **options):
+    """`activate_device` for the duration of a ``with`` block; then the runtime device."""
+    try:
+        yield activate_device(name, directory, **options)
+    finally:
+        activate_device("runtime")
+
+
+# ----------------------------------------------------------------------- backends
+class Backend:
+    """How the engine builds and runs a network on one device.
+
+    Subclasses set the class attributes and implement `build` and
+    `run_chunk`; `collect` is shared.
+
+    Parameters
+    ----------
+    engine : Engine
+        The engine the backend serves: its ``parameters``, ``chunk_samples``,
+        ``build_root``, ``threads``, ``profile`` and device options.
+    """
+
+    #: Engine device name (``--device``).
+    name = None
+    #: Brian2 device name.
+    brian2_name = None
+    #: How the models are written for the device.
+    formulation = STANDARD
+    #: Whether the device writes a project (``spikedyn codegen``).
+    generates_project = False
+    #: Whether one compiled build serves every stream (data through run_args).
+    builds_once = False
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.parameters = engine.parameters
+        self.network = None
+        self.device = None
+        self.build_directory = None
+        self.build_seconds = None
+
+    def __repr__(self):
+        return (f"{type(self).__name__}(variant={self.parameters.variant!r}, "
+                f"n_neurons={self.parameters.n_neurons}, "
+                f"build_directory={None if self.build_directory is None else str(self.build_directory)!r})")
+
+    # What a device needs: checked before anything is built.
+    def check(self, compile=True, run=True):
+        """Raise a `DeviceError` when this device cannot build (and run) the network."""
+
+    def chunk_size(self, n_images):
+        """Most samples of one run (the whole stream where nothing is compiled once)."""
+        return self.engine.chunk_samples if self.builds_once else n_images
+
+    def build(self, compile=True, directory=None, seed=0):
+        """Generate (and compile) what every stream runs on; nothing for per-chunk devices.
+
+        ``directory`` receives the project (default: the backend's own build
+        directory); ``seed`` seeds the initial weights of a device whose
+        project holds them (GeNN).
+        """
+
+    def run_chunk(self, images, state, plastic, seed, first):
+        """Run one chunk of a stream; return its `StreamResult`."""
+        raise NotImplementedError
+
+    def close(self):
+        """Remove what the backend wrote for its runs (builds stay cached)."""
+
+    def idle_slot_hint(self):
+        """Advice when a run's fixed slot budget ran out (fixed-duration devices)."""
+        return ""
+
+    def collect(self, n_samples, elapsed):
+        """Per-sample responses from the monitors (the same on every device)."""
+        net = self.network
+        presentation = self.parameters.inputs.presentation_ms * 1e-3
+        record_times = np.asarray(net.slot_monitor.t / second)
+        index = np.asarray(net.slot_monitor.index[0], dtype=np.int64)
+        intensity = np.asarray(net.slot_monitor.intensity[0], dtype=float)
+        # Record k (k >= 1) describes the slot that started at record k-1.
+        slot_starts = record_times[:-1]
+        slot_index = index[1:]
+        slot_intensity = intensity[1:]
+        n_slots = len(slot_starts)
+        spike_times = np.asarray(net.spike_monitor.t / second)
+        spike_neurons = np.asarray(net.spike_monitor.i, dtype=np.int64)
+        slot_of_spike = np.searchsorted(slot_starts, spike_times + 1e-9, side="right") - 1
+        in_presentation = (slot_of_spike >= 0) & (
+            spike_times - slot_starts[np.clip(slot_of_spike, 0, None)] < presentation - 1e-9
+        )
+        in_presentation &= slot_of_spike < n_slots
+        counts_per_slot = np.zeros((n_slots, self.parameters.n_neurons), dtype=np.int64)
+        np.add.at(counts_per_slot,
+                  (slot_of_spike[in_presentation], spike_neurons[in_presentation]), 1)
+        valid = slot_index < n_samples
+        # The accepted presentation of a sample is its last slot.
+        accepted = np.zeros(n_samples, dtype=np.int64) - 1
+        presentations = np.bincount(slot_index[valid], minlength=n_samples)[:n_samples]
+        last_slot = np.flatnonzero(valid)
+        accepted[slot_index[last_slot]] = last_slot  # later slots overwrite earlier ones
+        if np.any(accepted < 0):
+            missing = int(np.sum(accepted < 0))
+            raise RuntimeError(
+                f"{missing} of {n_samples} samples were never presented: the run ended "
+                f"before the stream did{self.idle_slot_hint()}"
+            )
+        return StreamResult(
+            spike_counts=counts_per_slot[accepted],
+            presentations=presentations.astype(np.int64),
+            final_intensity=slot_intensity[accepted],
+            state=net.read_state(),
+            simulation_seconds=elapsed,
+            slots=int(valid.sum()),
+            spikes_total=int(len(spike_times)),
+            input_spikes_total=int(net.controller.input_spike_total[0]),
+            inhibitory_spikes_total=int(net.controller.inhibitory_spike_total[0]),
+        )
+
+
+class RuntimeBackend(Backend):
+    """Brian2's Python runtime: the network is built and run per chunk (debugging).
+
+    With ``formulation='genn'`` (an engine option) it runs the GeNN
+    formulation, to check it against the standard one without GeNN.
+    """
+
+    name = "runtime"
+    brian2_name = "runtime"
+
+    def __init__(self, engine):
+        super().__init__(engine)
+        if engine.formulation == "genn":
+            self.formulation = GENN
+
+    def run_chunk(self, images, state, plastic, seed, first):
+        activate_device("runtime")
+        brian2.prefs.codegen.target = self.engine.runtime_target
+        brian2.seed(chunk_seed(seed, first))
+        net = build_network(self.parameters, len(images), stimulus_values=images,
+                            formulation=self.formulation)
+        net.apply_state(state, plastic, len(images))
+        duration = MAXIMUM_RUN_DURATION
+        if self.formulation.end_of_stream == "idle":
+            duration = self.engine.run_duration(len(images))
+        self.network = net
+        start = time.perf_counter()
+        net.network.run(duration, namespace={}, profile=self.engine.profile)
+        return self.collect(len(images), time.perf_counter() - start)
+
+    def idle_slot_hint(self):
+        if self.formulation.end_of_stream != "idle":
+            return ""
+        return (" (the fixed slot budget of the GeNN formulation; give the Engine a larger "
+                f"slots_per_sample, e.g. {2 * self.engine.slots_per_sample:g})")
+
+
+class CppStandaloneBackend(Backend):
+    """Brian2's C++ standalone: compiled once per configuration, streams through run_args.
+
+    The build directory is keyed by a hash of the parameters, so an unchanged
+    configuration is not compiled again; several processes building the
+    same configuration take turns (a file lock). Each engine writes its
+    results to its own directory, so processes sharing a build can run the
+    binary at the same time.
+    """
+
+    name = "cpp_standalone"
+    brian2_name = "cpp_standalone"
+    generates_project = True
+    builds_once = True
+
+    def build_key(self):
+        """What the build directory's name hashes, besides the parameters."""
+        engine = self.engine
+        return (engine.chunk_samples, engine.threads, engine.profile, brian2.__version__)
+
+    def build_name(self):
+        return f"{self.parameters.variant}-{parameters_hash(self.parameters, self.build_key())}"
+
+    def device_options(self, compile):
+        return {"build_on_run": False}
+
+    def configure(self):
+        """Brian2 preferences of the build (after the device is activated)."""
+        brian2.prefs.codegen.cpp.extra_compile_args_gcc = list(COMPILER_FLAGS)
+        brian2.prefs.devices.cpp_standalone.openmp_threads = self.engine.threads
+
+    def build(self, compile=True, directory=None, seed=0):
+        """Generate and compile (with ``compile``) the stream program.
+
+        ``directory`` (default: the cached build directory of this
+        configuration under the engine's build root) receives the project.
+        """
+        self.build_directory = Path(directory) if directory is not None else (
+            Path(self.engine.build_root) / self.build_name())
+        self.build_directory.mkdir(parents=True, exist_ok=True)
+        self.device = activate_device(self.brian2_name, self.build_directory,
+                                      **self.device_options(compile))
+        self.configure()
+        start = time.perf_counter()
+        # Several processes (Dask workers) may build the same configuration:
+        # one builds, the others wait and find the object files up to date.
+        with open(self.build_directory / ".build.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                self.network = self._generate(compile)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+        self.build_seconds = time.perf_counter() - start
+        # One spare stimulus row holds a per-engine nonce (never presented):
+        # Brian2 names run_args files by the MD5 of their content, so the
+        # nonce keeps processes sharing a build from sharing (and deleting)
+        # each other's stimulus files.
+        self.nonce = uuid.uuid4().int % 2**52
+        self.results_directory = f"results-{os.getpid()}-{self.nonce:x}"
+        return self.network
+
+    def _seed_code(self, net):
+        """C++ that seeds the random generators from the run's seed (run_args)."""
+        seed_array = self.device.get_array_name(net.controller.variables["random_seed"])
+        generators = max(self.engine.threads, 1)
+        return (f"for (int _i=0; _i<{generators}; _i++) brian::_random_generators[_i]"
+                f".seed((unsigned long){seed_array}[0] * 1000003UL + _i);")
+
+    def _generate(self, compile):
+        net = build_network(self.parameters, self.engine.chunk_samples + 1,
+                            formulation=self.formulation)
+        self.device.apply_run_args()
+        self.device.insert_code("main", self._seed_code(net))
+        net.network.run(MAXIMUM_RUN_DURATION, namespace={}, profile=self.engine.profile)
+        self.device.build(directory=str(self.build_directory), compile=compile, run=False,
+                          with_output=False)
+        return net
+
+    def run_chunk(self, images, state, plastic, seed, first):
+        net = self.network
+        n = len(images)
+        stimulus = np.zeros((self.engine.chunk_samples + 1, self.parameters.n_inputs))
+        stimulus[:n] = images
+        stimulus[-1, 0] = self.nonce
+        run_args = net.run_args(state, plastic, n, chunk_seed(seed, first), stimulus)
+        start = time.perf_counter()
+        try:
+            self.device.run(directory=str(self.build_directory),
+                            results_directory=self.results_directory, with_output=False,
+                            run_args=run_args)
+        finally:
+            # Brian2 writes one static array file (and a lock file) per
+            # distinct run_args value: remove them so that repeated runs do
+            # not fill the disk.
+            static = self.build_directory / "static_arrays"
+            for name in self.device.run_args_arrays:
+                for leftover in (static / name, static / f"{name}.lock"):
+                    leftover.unlink(missing_ok=True)
+        elapsed = time.perf_counter() - start
+        # Brian2 remembers the shape of 2-D dynamic arrays (StateMonitor
+        # records) from the previous run of the binary and then refuses a
+        # record of another length: let it infer the length again.
+        for variable in net.slot_monitor.variables.values():
+            size = getattr(variable, "size", None)
+            if isinstance(size, tuple) and len(size) == 2:
+                variable.size = (0, size[1])
+        return self.collect(n, elapsed)
+
+    def close(self):
+        if self.build_directory is not None and getattr(self, "results_directory", None):
+            shutil.rmtree(self.build_directory / self.results_directory, ignore_errors=True)
+
+
+class DenseBackend(CppStandaloneBackend):
+    """C++ standalone with the dense input pathway of this package's device (`dense`).
+
+    The input → excitatory synapses must be dense (all-to-all, no input
+    delays): the device refuses them otherwise. Results are identical to
+    ``cpp_standalone``'s.
+    """
+
+    name = "cpp_dense"
+    brian2_name = "cpp_dense"
+
+    def check(self, compile=True, run=True):
+        if self.parameters.plasticity.max_input_delay_ms > 0:
+            raise DeviceError(
+                "device 'cpp_dense' runs dense input pathways only, and input delays "
+                f"(plasticity.max_input_delay_ms = "
+                f"{self.parameters.plasticity.max_input_delay_ms}) make them sparse in time; "
+                "set it to 0 or use cpp_standalone"
+            )
+
+    def build_name(self):
+        return f"{super().build_name()}-dense"
+
+    def device_options(self, compile):
+        from spikedyn_brian.devices import dense  # noqa: F401  (registers 'cpp_dense')
+
+        return {"build_on_run": False, "require_dense": ["input_synapses"]}
+
+
+class CudaBackend(CppStandaloneBackend):
+    """brian2cuda: the same build-once engine on an NVIDIA GPU, with a fixed slot budget.
+
+    CUDA has no stop function: a run lasts ``ceil(slots_per_sample ×
+    chunk) + 1`` slots, the controller idles once the stream is done, and the
+    host loop ends the run early when it sees the controller's ``stopped``
+    flag (`CUDA_STOP_CHECK_SECONDS`).
+    """
+
+    name = "cuda"
+    brian2_name = "cuda_standalone"
+    formulation = CUDA
+
+    def check(self, compile=True, run=True):
+        try:
+            import brian2cuda  # noqa: F401  (registers 'cuda_standalone')
+        except ImportError as error:
+            raise DeviceError(f"device 'cuda' needs brian2cuda: {checks.CUDA_INSTALL_HINT} "
+                              f"({error})") from None
+        if compile:
+            checks.check_cuda_compiler()
+        if run and not checks.cuda_gpu_present():
+            raise DeviceError(
+                "device 'cuda' needs an NVIDIA GPU to run (nvidia-smi lists none); "
+                "generate the project with `spikedyn codegen --device cuda` and run it "
+                "on a GPU machine"
+            )
+
+    def build_key(self):
+        engine = self.engine
+        return super().build_key() + ("cuda", engine.slots_per_sample,
+                                      engine.cuda_options.compute_capability)
+
+    def build_name(self):
+        return f"{self.parameters.variant}-cuda-{parameters_hash(self.parameters, self.build_key())}"
+
+    def configure(self):
+        checks.set_cuda_preferences(self.build_directory, self.engine.cuda_options)
+
+    def _generate(self, compile):
+        net = build_network(self.parameters, self.engine.chunk_samples + 1,
+                            formulation=self.formulation)
+        seed_array = self.device.get_array_name(net.controller.variables["random_seed"])
+        # brian2cuda's main has no apply_run_args slot: the run_args values are
+        # applied before the network run; applying them once more just before
+        # seeding lets the seed come from run_args too.
+        self.device.insert_code(
+            "before_network_run",
+            "set_from_command_line(args);\n"
+            f"random_number_buffer.set_seed((unsigned long long){seed_array}[0] * 1000003ULL);",
+        )
+        net.network.run(self.engine.run_duration(self.engine.chunk_samples), namespace={},
+                        profile=self.engine.profile, report=self._stop_check(net),
+                        report_period=CUDA_STOP_CHECK_SECONDS * second)
+        self.device.build(directory=str(self.build_directory), compile=compile, run=False,
+                          with_output=False)
+        return net
+
+    def _stop_check(self, net):
+        """C++ body of the report function that ends a CUDA run early.
+
+        Brian2CUDA calls the report function from its host loop every
+        `CUDA_STOP_CHECK_SECONDS` of wall-clock time; it copies the
+        controller's ``stopped`` flag from the GPU and sets the network's stop
+        flag, so a run ends at most that much wall-clock time after its
+        stream, well before its fixed slot budget. The results do not depend
+        on when it ends: after the stream the controller idles.
+        """
+        stopped = self.device.get_array_name(net.controller.variables["stopped"],
+                                             access_data=False)
+        return (
+            "int32_t _spikedyn_stopped = 0;\n"
+            f"cudaMemcpy(&_spikedyn_stopped, brian::dev{stopped}, sizeof(int32_t), "
+            "cudaMemcpyDeviceToHost);\n"
+            "if (_spikedyn_stopped) Network::_globally_stopped = true;"
+        )
+
+    def idle_slot_hint(self):
+        return (f" (the fixed slot budget of a cuda run; give the Engine a larger "
+                f"slots_per_sample, e.g. {2 * self.engine.slots_per_sample:g})")
+
+
+class GennBackend(Backend):
+    """brian2genn: one GeNN project per chunk, its data as initial values (no run_args).
+
+    GeNN draws the Poisson inputs with its own generator, which Brian2's
+    seed does not reach: the same seed does not give the same input spikes as
+    on the other devices. brian2genn builds only from within ``run``
+    (``build_on_run``), so the run of the network generates the project, and
+    compiles and runs it.
+    """
+
+    name = "genn"
+    brian2_name = "genn"
+    formulation = GENN
+    generates_project = True
+
+    def check(self, compile=True, run=True):
+        if self.parameters.plasticity.max_input_delay_ms > 0:
+            raise DeviceError(
+                "device 'genn' does not support heterogeneous synaptic delays "
+                f"(plasticity.max_input_delay_ms = "
+                f"{self.parameters.plasticity.max_input_delay_ms}); set it to 0 (the "
+                "default: no input delays) or use cpp_standalone or cuda"
+            )
+        major_minor = tuple(int(x) for x in brian2.__version__.split(".")[:2])
+        if major_minor >= (2, 6):
+            raise DeviceError(f"device 'genn' cannot run with brian2 {brian2.__version__}: "
+                              f"{checks.GENN_INSTALL_HINT}")
+        try:
+            import brian2genn  # noqa: F401  (registers 'genn')
+        except ImportError as error:
+            raise DeviceError(f"device 'genn' needs brian2genn: {checks.GENN_INSTALL_HINT} "
+                              f"({error})") from None
+        if compile and checks.genn_path() is None:
+            raise DeviceError(
+                "device 'genn' needs GeNN 4.x: build it outside this repository (plain "
+                "`make` in src/genn/genn and src/genn/backends/single_threaded_cpu, or the "
+                "CUDA backend) and set GENN_PATH to its directory; `spikedyn codegen "
+                "--device genn` writes the project without GeNN"
+            )
+        if run and self.engine.use_gpu and not checks.cuda_gpu_present():
+            raise DeviceError("device 'genn' with use_GPU=True needs an NVIDIA GPU; run "
+                              "GeNN's single-threaded CPU backend with use_gpu=False")
+
+    def _device_options(self, compile=True, run=True):
+        from spikedyn_brian.devices import genn_support
+
+        genn_support.patch()
+        return {"build_on_run": True, "use_GPU": bool(self.engine.use_gpu),
+                "compile": bool(compile), "run": bool(run), "with_output": False}
+
+    def _network(self, images, state, plastic):
+        net = build_network(self.parameters, len(images), stimulus_values=images,
+                            formulation=self.formulation)
+        net.apply_state(state, plastic, len(images))
+        self.network = net
+        return net
+
+    def build(self, compile=True, directory=None, seed=0):
+        """Write the project of a training stream of zero pixels (``codegen``)."""
+        if directory is None:
+            return None
+        self.build_directory = Path(directory)
+        self.device = activate_device("genn", directory,
+                                      **self._device_options(compile=compile, run=False))
+        images = np.zeros((self.engine.chunk_samples, self.parameters.n_inputs))
+        net = self._network(images, self.engine.initial_state(seed), plastic=True)
+        net.network.run(self.engine.run_duration(len(images)), namespace={})
+        return net
+
+    def run_chunk(self, images, state, plastic, seed, first):
+        directory = (Path(self.engine.build_root)
+                     / f"{self.parameters.variant}-genn-{os.getpid()}-{first}")
+        self.build_directory = directory
+        with device_scope("genn", directory, **self._device_options()) as device:
+            self.device = device
+            net = self._network(images, state, plastic)
+            start = time.perf_counter()
+            net.network.run(self.engine.run_duration(len(images)), namespace={})
+            total = time.perf_counter() - start
+            # Simulation alone: GeNN's own timing of the run (brian2genn's
+            # last_run_info); the build (code generation + compilation) is the rest.
+            info = getattr(self.device, "_last_run_time", None)
+            elapsed = float(info) if info else total
+            self.build_seconds = total - elapsed if info else None
+            self.engine.genn_builds += 1
+            return self.collect(len(images), elapsed)
+
+    def idle_slot_hint(self):
+        return (f" (the fixed slot budget of a genn run; give the Engine a larger "
+                f"slots_per_sample, e.g. {2 * self.engine.slots_per_sample:g})")
+
+
+#: Engine device name → backend class.
+BACKENDS = {backend.name: backend for backend in (
+    RuntimeBackend, CppStandaloneBackend, DenseBackend, GennBackend, CudaBackend)}
+
+
+def run_duration(parameters, slots_per_sample, capacity):
+    """Fixed run duration of a fixed-duration build holding ``capacity`` samples."""
+    slots = math.ceil(slots_per_sample * capacity) + 1
+    return slots * presentation_slot(parameters)
