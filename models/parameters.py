@@ -208,12 +208,17 @@ class NetworkParameters:
     inputs: InputParameters = field(default_factory=InputParameters)
     spikedyn: SpikeDynParameters = field(default_factory=SpikeDynParameters)
     asp: ASPParameters = field(default_factory=ASPParameters)
-    #: Brian2 integration method of the neurons' equations. ``'euler'``
-    #: (default) is what Brian 1 chose for the original code (the model is
-    #: non-linear). Forward Euler runs away once lateral inhibition is strong
-    #: (N >= 1600 with the inhibitory layer, N = 6400 with direct inhibition);
-    #: ``'exponential_euler'`` does not (``docs/models.md``).
-    integration_method: str = "euler"
+    #: Brian2 integration method of the neurons' equations. The original code
+    #: is integrated with forward Euler (Brian 1's choice for its non-linear
+    #: model), which is stable at dt = 0.5 ms only while dt (1 + ge + gi) /
+    #: tau_m < 2: synchronous inhibition breaks that (about 24 inhibitory
+    #: spikes in one step), and without the original's input delays
+    #: (``plasticity.max_input_delay_ms = 10``), which spread the inputs'
+    #: arrival, it does: at N = 400, 11,600 excitatory spikes per digit
+    #: instead of 12 (``docs/models.md``). ``'exponential_euler'`` (default)
+    #: is stable without delays; ``'euler'`` with 10 ms delays is the
+    #: original's numerics (``protocols/diehl_cook_original.toml``).
+    integration_method: str = "exponential_euler"
 
     def __post_init__(self):
         if self.variant not in NETWORK_VARIANTS:

@@ -488,6 +488,7 @@ def _add_tune(subparsers):
     parser.add_argument("--seed", type=int, metavar="S", help="seed of every trial's run")
     parser.add_argument("--sampler-seed", type=int, default=0, metavar="S",
                         help="seed of the TPE sampler (default 0)")
+    parser.add_argument("--device", choices=DEVICES, help="simulation device of the trials")
     parser.add_argument("--data-dir", metavar="DIR", help="directory with the MNIST IDX files")
     parser.add_argument("--scheduler", metavar="ADDRESS", help="existing Dask scheduler")
     parser.add_argument("--workers", type=_positive_int, help="LocalCluster worker processes")
@@ -504,7 +505,8 @@ def _run_tune(args):
                                 ("stream", "samples_per_task", args.samples_per_task),
                                 ("stream", "test_per_class", args.validation_per_class),
                                 ("stream", "seed", args.seed),
-                                ("stream", "data_dir", args.data_dir)):
+                                ("stream", "data_dir", args.data_dir),
+                                ("device", "name", args.device)):
         if value is not None:
             base.setdefault(section, {})[key] = value
     plan = tuning.TuningPlan(variant=args.variant, trials=args.trials, base=base,
