@@ -65,7 +65,7 @@ def _annotate(ax, values, text, image):
 
 
 def plot_accuracy_matrix(accuracy, ax=None, title=None, task_labels=None, annotate=True,
-                         colorbar=True, cmap="viridis"):
+                         colorbar=True, cmap="viridis", mask_unlearned=True):
     """Heatmap of an accuracy matrix, each cell annotated in percent.
 
     Parameters
@@ -87,11 +87,15 @@ def plot_accuracy_matrix(accuracy, ax=None, title=None, task_labels=None, annota
         Add a colorbar (default True).
     cmap : str or matplotlib.colors.Colormap, optional
         Colormap (default ``"viridis"``), scaled from 0 to 1.
+    mask_unlearned : bool, optional
+        Leave the cells of tasks not yet learned (``k > t``, above the
+        diagonal) blank (default True): their 0 % is not a result.
 
     Returns
     -------
     matplotlib.axes.Axes
-        The axes; ``ax.images[0].get_array()`` holds ``accuracy``.
+        The axes; ``ax.images[0].get_array()`` holds ``accuracy`` (masked
+        above the diagonal with ``mask_unlearned``).
 
     Raises
     ------
@@ -105,10 +109,13 @@ def plot_accuracy_matrix(accuracy, ax=None, title=None, task_labels=None, annota
             "Select one variant/seed first, or average over them."
         )
     ax = _new_axes(ax, (5, 4.2))
+    if mask_unlearned:
+        rows, columns = np.indices(values.shape)
+        values = np.ma.masked_where(columns > rows, values)
     image = ax.imshow(values, vmin=0.0, vmax=1.0, cmap=cmap, origin="upper",
                       interpolation="nearest")
     if annotate:
-        _annotate(ax, values, lambda value: f"{100 * value:.0f}", image)
+        _annotate(ax, np.ma.filled(values, np.nan), lambda value: f"{100 * value:.0f}", image)
     ax.set_xticks(range(values.shape[1]),
                   _tick_labels(task_labels, values.shape[1], "task_labels"))
     ax.set_yticks(range(values.shape[0]),

@@ -394,7 +394,11 @@ def presentation_controller(network, formulation=STANDARD):
         "inhibitory_spike_total : integer\n"
     )
     slot_code = (
-        "advance = int(count >= minimum_spikes or intensity >= maximum_intensity) * started\n"
+        # A presentation that drove more spikes than a working network can
+        # (the integration ran away) ends the stream here; the engine reports it.
+        "runaway = int(count > runaway_spikes)\n"
+        "advance = int(count >= minimum_spikes or intensity >= maximum_intensity) * started"
+        " * (1 - runaway)\n"
         "index += advance\n"
         "intensity = started*(advance*start_intensity + (1 - advance)*(intensity + 1))"
         " + (1 - started)*start_intensity\n"
@@ -404,20 +408,34 @@ def presentation_controller(network, formulation=STANDARD):
         "normalise_now = plastic*int(index < n_stream)\n"
     )
     if end_of_stream == "stop":
-        slot_code += "stopped = stop_at(int(index >= n_stream))"
+        slot_code += "stopped = stop_at(int(index >= n_stream) + runaway)"
     else:
         # A zero intensity never reaches the cap and draws no input spike, so
-        # the controller stays here: index == n_stream, intensity 0.
-        slot_code += "stopped = int(index >= n_stream)\nintensity = intensity*(1 - stopped)"
+        # the controller stays here: index == n_stream (or the runaway
+        # sample), intensity 0.
+        slot_code += ("stopped = int(index >= n_stream or runaway > 0 or stopped > 0)\n"
+                      "intensity = intensity*int(stopped == 0)")
     return ModelDescription(
         equations=equations,
         namespace={
             "minimum_spikes": int(inputs.minimum_spikes),
             "maximum_intensity": float(inputs.maximum_intensity),
             "start_intensity": float(inputs.start_intensity),
+            "runaway_spikes": runaway_spikes(network),
         },
         events={"slot": (slot_code, "start")},
     )
+
+
+def runaway_spikes(network):
+    """Excitatory spikes of one presentation beyond which the integration ran away.
+
+    ``inputs.runaway_spikes_per_neuron × N``: a working winner-take-all layer
+    answers a digit with tens of spikes; a layer whose integration has run
+    away fires every neuron at every refractory period (forward Euler without
+    input delays at N = 400: 11,600 spikes per digit).
+    """
+    return int(network.inputs.runaway_spikes_per_neuron * network.n_neurons)
 
 
 def input_synapses(network, formulation=STANDARD):
@@ -629,6 +647,23 @@ def excitatory_slot_code(network, event):
                      " + normalise_flag*slot_spikes")
     lines.append("slot_spikes = 0")
     return "\n".join(lines)
+
+
+#: Variables stored in float32 with ``precision = 'single'``, per group.
+SINGLE_PRECISION_VARIABLES = {
+    "excitatory": ("v", "ge", "gi", "post1", "post2"),
+    "inhibitory": ("v", "ge"),
+    "input_synapses": ("w", "significance", "pre_trace", "post1_trace", "post2_trace"),
+}
+
+
+def dtypes(network, group):
+    """Brian2's ``dtype`` argument for ``group`` (None: the default float64)."""
+    if network.precision == "double":
+        return None
+    import numpy
+
+    return {name: numpy.float32 for name in SINGLE_PRECISION_VARIABLES[group]}
 
 
 def presentation_slot(network):

@@ -20,6 +20,7 @@ __all__ = [
     "NetworkParameters",
     "NETWORK_VARIANTS",
     "TIMER_READINGS",
+    "PRECISIONS",
     "network_parameters",
 ]
 
@@ -28,6 +29,9 @@ NETWORK_VARIANTS = ("diehl-cook", "asp", "spikedyn")
 
 #: Readings of the original code's excitatory ``timer`` (`ExcitatoryNeuronParameters.timer`).
 TIMER_READINGS = ("original", "brian2-port")
+
+#: Values of `NetworkParameters.precision`.
+PRECISIONS = ("double", "single")
 
 
 @dataclass
@@ -131,6 +135,10 @@ class InputParameters:
     presentation_ms: float = 350.0
     rest_ms: float = 150.0
     dt_ms: float = 0.5
+    #: Guard: a presentation that drives more than this many spikes per
+    #: excitatory neuron ends the run with an error naming the sample (the
+    #: integration ran away; a working network fires a few per digit).
+    runaway_spikes_per_neuron: float = 25.0
 
 
 @dataclass
@@ -219,12 +227,23 @@ class NetworkParameters:
     #: is stable without delays; ``'euler'`` with 10 ms delays is the
     #: original's numerics (``protocols/diehl_cook_original.toml``).
     integration_method: str = "exponential_euler"
+    #: Floating-point precision of the learned weights and the neurons'
+    #: fast state: ``'double'`` (default, float64 everywhere) or ``'single'``
+    #: (float32 for the input weights, ASP's significance, and the membrane
+    #: potentials, conductances and STDP traces of the excitatory and
+    #: inhibitory neurons; times, thresholds, counters and the inputs stay
+    #: float64). Accuracy effect: ``docs/performance.md``.
+    precision: str = "double"
 
     def __post_init__(self):
         if self.variant not in NETWORK_VARIANTS:
             raise ValueError(
                 f"network variant {self.variant!r} is unknown; choose one of "
                 f"{', '.join(NETWORK_VARIANTS)}"
+            )
+        if self.precision not in PRECISIONS:
+            raise ValueError(
+                f"precision {self.precision!r} is unknown; choose one of {', '.join(PRECISIONS)}"
             )
         if self.excitatory.timer not in TIMER_READINGS:
             raise ValueError(

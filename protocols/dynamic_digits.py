@@ -39,7 +39,7 @@ from spikedyn_brian import provenance
 from spikedyn_brian.analysis import continual, labelling
 from spikedyn_brian.analysis.storage import write_dataset
 from spikedyn_brian.config import ConfigError, ContinualExperiment, load_experiment
-from spikedyn_brian.phases import phase_runner_for
+from spikedyn_brian.phases import protocol_run
 from spikedyn_brian.protocols import evaluation
 from spikedyn_brian.seeds import RunSeeds
 
@@ -109,37 +109,36 @@ def run(experiment, engine=None):
     test_labels = evaluation_set.labels[test_indices]
 
     started = time.perf_counter()
-    engine, phases = phase_runner_for(experiment, train_set.source, "dynamic-digits", engine)
-    checkpoint = phases.checkpoint
-
-    state = engine.initial_state(seeds.weights)
-    records = []
-    for task, indices in enumerate(streams):
-        result = evaluation.train(phases, f"train{task}", train_set.images[indices], state, seeds,
-                                  description=f"task {task + 1}/{len(tasks)}: train")
-        state = result.state
-        # Only digits of the classes seen so far are labelled and tested: a
-        # class not yet seen is assigned to no neuron, so its digits are
-        # wrong by construction (stored as -1, no prediction).
-        seen = [c for classes in tasks[: task + 1] for c in classes]
-        probe_indices = np.concatenate([probe_by_class[c] for c in seen])
-        tested = np.isin(test_labels, seen)
-        scores = evaluation.label_and_test(
-            phases, str(task), state, train_set.subset(probe_indices),
-            evaluation_set.subset(test_indices[tested]), seeds,
-            description=f"task {task + 1}/{len(tasks)}")
-        predictions = {}
-        for rule, values in scores.predictions.items():
-            predictions[rule] = np.full(len(test_indices), labelling.NO_PREDICTION)
-            predictions[rule][tested] = values
-        records.append(dict(train=result, test=scores.test, assignments=scores.assignments,
-                            predictions=predictions, state=state, tested=tested))
-    dataset = _to_dataset(experiment, engine, tasks, streams, train_set, evaluation_set,
-                          test_indices, test_labels, records, seeds,
-                          time.perf_counter() - started)
-    write_dataset(dataset, output.path)
-    if checkpoint is not None:
-        checkpoint.remove()
+    with protocol_run(experiment, train_set.source, "dynamic-digits", engine) as (engine, phases):
+        state = engine.initial_state(seeds.weights)
+        records = []
+        for task, indices in enumerate(streams):
+            result = evaluation.train(phases, f"train{task}", train_set.images[indices], state,
+                                      seeds, description=f"task {task + 1}/{len(tasks)}: train")
+            state = result.state
+            # Only digits of the classes seen so far are labelled and tested: a
+            # class not yet seen is assigned to no neuron, so its digits are
+            # wrong by construction (stored as -1, no prediction).
+            seen = [c for classes in tasks[: task + 1] for c in classes]
+            probe_indices = np.concatenate([probe_by_class[c] for c in seen])
+            tested = np.isin(test_labels, seen)
+            scores = evaluation.label_and_test(
+                phases, str(task), state, train_set.subset(probe_indices),
+                evaluation_set.subset(test_indices[tested]), seeds,
+                description=f"task {task + 1}/{len(tasks)}")
+            predictions = {}
+            for rule, values in scores.predictions.items():
+                predictions[rule] = np.full(len(test_indices), labelling.NO_PREDICTION)
+                predictions[rule][tested] = values
+            records.append(dict(train=result, test=scores.test,
+                                assignments=scores.assignments, predictions=predictions,
+                                state=state, tested=tested))
+        dataset = _to_dataset(experiment, engine, tasks, streams, train_set, evaluation_set,
+                              test_indices, test_labels, records, seeds,
+                              time.perf_counter() - started)
+        write_dataset(dataset, output.path)
+        if phases.checkpoint is not None:
+            phases.checkpoint.remove()
     return dataset
 
 

@@ -32,7 +32,7 @@ from spikedyn_brian import provenance
 from spikedyn_brian.analysis import labelling
 from spikedyn_brian.analysis.storage import write_dataset
 from spikedyn_brian.config import ConfigError, load_experiment
-from spikedyn_brian.phases import concatenate_results, phase_runner_for
+from spikedyn_brian.phases import concatenate_results, protocol_run
 from spikedyn_brian.protocols import evaluation
 from spikedyn_brian.seeds import RunSeeds
 
@@ -91,36 +91,35 @@ def run(experiment, engine=None):
     label_set, evaluation_set = train_set.subset(assign_indices), test_set.subset(test_indices)
 
     started = time.perf_counter()
-    engine, phases = phase_runner_for(experiment, train_set.source, "static-mnist", engine)
-    checkpoint = phases.checkpoint
-
-    state = engine.initial_state(seeds.weights)
-    per_epoch = []
-    train_parts = []
-    for epoch in range(stream.epochs):
-        epoch_order = order[epoch * stream.train_samples:(epoch + 1) * stream.train_samples]
-        result = evaluation.train(phases, f"train{epoch}", train_set.images[epoch_order], state,
-                                  seeds, description=f"train epoch {epoch + 1}/{stream.epochs}")
-        train_parts.append(result)
-        state = result.state
-        last = epoch == stream.epochs - 1
-        if stream.evaluate_each_epoch or last:
-            scores = evaluation.label_and_test(phases, str(epoch), state, label_set,
-                                               evaluation_set, seeds)
-            per_epoch.append((epoch, scores.accuracies))
-    total_seconds = time.perf_counter() - started
-    train = concatenate_results(train_parts)
-    phase_names = [f"{kind}{epoch}" for epoch in range(stream.epochs)
-                   for kind in ("train", "label", "test")]
-    dataset = _to_dataset(
-        experiment, engine, train, order, train_set, evaluation_set, scores, assign_indices,
-        per_epoch, total_seconds, test_indices,
-        provenance.attributes(seeds=seeds.as_dict(phase_names),
-                              data={"train": train_set, "evaluation": test_set}),
-    )
-    write_dataset(dataset, output.path)
-    if checkpoint is not None:
-        checkpoint.remove()
+    with protocol_run(experiment, train_set.source, "static-mnist", engine) as (engine, phases):
+        state = engine.initial_state(seeds.weights)
+        per_epoch = []
+        train_parts = []
+        for epoch in range(stream.epochs):
+            epoch_order = order[epoch * stream.train_samples:(epoch + 1) * stream.train_samples]
+            result = evaluation.train(phases, f"train{epoch}", train_set.images[epoch_order],
+                                      state, seeds,
+                                      description=f"train epoch {epoch + 1}/{stream.epochs}")
+            train_parts.append(result)
+            state = result.state
+            last = epoch == stream.epochs - 1
+            if stream.evaluate_each_epoch or last:
+                scores = evaluation.label_and_test(phases, str(epoch), state, label_set,
+                                                   evaluation_set, seeds)
+                per_epoch.append((epoch, scores.accuracies))
+        total_seconds = time.perf_counter() - started
+        train = concatenate_results(train_parts)
+        phase_names = [f"{kind}{epoch}" for epoch in range(stream.epochs)
+                       for kind in ("train", "label", "test")]
+        dataset = _to_dataset(
+            experiment, engine, train, order, train_set, evaluation_set, scores,
+            assign_indices, per_epoch, total_seconds, test_indices,
+            provenance.attributes(seeds=seeds.as_dict(phase_names),
+                                  data={"train": train_set, "evaluation": test_set}),
+        )
+        write_dataset(dataset, output.path)
+        if phases.checkpoint is not None:
+            phases.checkpoint.remove()
     return dataset
 
 

@@ -33,7 +33,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -212,15 +211,20 @@ def _run_trial(experiment):
     """Dask task: one dynamic-digits run on validation digits; its metrics.
 
     Compiled in a build directory of its own, removed afterwards (every trial
-    has other constants); a results file that exists already is reused.
+    has other constants); a results file that exists already is reused, and
+    an interrupted trial resumes from its checkpoint.
     """
     import_brian2_in_worker()
     from spikedyn_brian.protocols import dynamic_digits
 
     path = Path(experiment.output.path)
     if not path.exists():
-        build_root = tempfile.mkdtemp(prefix="spikedyn-trial-")
-        experiment.device.build_dir = build_root
+        # A build of its own (every trial has other constants), next to the
+        # trial's results so that a killed trial's build is found and removed
+        # by its re-run; removed afterwards.
+        build_root = path.parent / ".builds" / path.stem
+        shutil.rmtree(build_root, ignore_errors=True)
+        experiment.device.build_dir = str(build_root)
         try:
             dynamic_digits.run(experiment)
         finally:
@@ -304,6 +308,9 @@ def run(plan, progress=None):
         client.close()
         if cluster is not None:
             cluster.close()
+    builds = plan.trials_directory / ".builds"
+    if builds.is_dir() and not any(builds.iterdir()):
+        builds.rmdir()
     dataset = trial_table(plan, study)
     write_dataset(dataset, plan.output)
     return dataset

@@ -16,11 +16,21 @@ Start from a TOML file and override some keys::
 import argparse
 import sys
 
+import tomllib
+
 from spikedyn_brian.config import ConfigError, load_experiment
 from spikedyn_brian.data import MNIST_DIRECTORY_ENVIRONMENT_VARIABLE, MNISTFileError
-from spikedyn_brian.engine import DEVICES
 from spikedyn_brian.fetch import add_data_parser
 from spikedyn_brian.models.parameters import NETWORK_VARIANTS
+from spikedyn_brian.names import (
+    COMPARISON_VARIANTS,
+    DEVICES,
+    PROTOCOL_CONFIGS,
+    SEARCH_VARIANTS,
+    STANDALONE_DEVICES,
+    TUNING_FAMILIES,
+    VARIANT_HELP,
+)
 
 __all__ = ["main", "build_parser"]
 
@@ -35,9 +45,16 @@ def _positive_int(text):
     return value
 
 
-def _add_static_mnist(subparsers):
-    from spikedyn_brian.protocols import static_mnist
+def _defaults(protocol):
+    """A protocol's defaults as ``{'section.key': value}`` (for the help texts)."""
+    with open(PROTOCOL_CONFIGS[protocol], "rb") as stream:
+        tables = tomllib.load(stream)
+    return {f"{section}.{key}": value for section, table in tables.items()
+            for key, value in table.items()}
 
+
+def _add_static_mnist(subparsers):
+    defaults = _defaults("static-mnist")
     parser = subparsers.add_parser(
         "static-mnist",
         help="train without labels on MNIST digits, label neurons, test",
@@ -45,20 +62,29 @@ def _add_static_mnist(subparsers):
             "Static MNIST protocol: unsupervised training on a digit stream, neuron "
             "labelling with learning off, test with the all-activity and "
             "proportion-weighting rules. Writes one xarray Dataset (netCDF). "
-            f"Defaults: {static_mnist.DEFAULT_CONFIG.name} (embedded 4,000/1,000 split)."
+            "Defaults: protocols/static_mnist.toml (the embedded 4,000/1,000 split); "
+            "an option given replaces the key of the --config file or the default."
         ),
     )
+    d = defaults
     parser.add_argument("--config", metavar="FILE.toml", help="TOML configuration to start from")
-    parser.add_argument("--network", choices=NETWORK_VARIANTS, help="network variant")
-    parser.add_argument("--neurons", type=_positive_int, metavar="N", help="excitatory neurons")
+    parser.add_argument("--network", choices=NETWORK_VARIANTS,
+                        help=f"network variant (default {d['network.variant']}): {VARIANT_HELP}")
+    parser.add_argument("--neurons", type=_positive_int, metavar="N",
+                        help=f"excitatory neurons (default {d['network.n_neurons']})")
     parser.add_argument("--train-samples", type=_positive_int, metavar="K",
-                        help="training digits per epoch")
-    parser.add_argument("--epochs", type=_positive_int, help="passes over the training digits")
-    parser.add_argument("--test-samples", type=_positive_int, metavar="M", help="test digits")
+                        help=f"training digits per epoch (default {d['stream.train_samples']})")
+    parser.add_argument("--epochs", type=_positive_int,
+                        help=f"passes over the training digits (default {d['stream.epochs']})")
+    parser.add_argument("--test-samples", type=_positive_int, metavar="M",
+                        help=f"test digits (default {d['stream.test_samples']})")
     parser.add_argument("--assignment-samples", type=int, metavar="A",
-                        help="training digits used to label neurons (0: all)")
-    parser.add_argument("--device", choices=DEVICES, help="simulation device")
-    parser.add_argument("--seed", type=int, metavar="S", help="seed of data order, weights, inputs")
+                        help="training digits used to label neurons (0: all; default "
+                             f"{d['stream.assignment_samples']})")
+    parser.add_argument("--device", choices=DEVICES,
+                        help=f"simulation device (default {d['device.name']})")
+    parser.add_argument("--seed", type=int, metavar="S",
+                        help=f"seed of data order, weights, inputs (default {d['stream.seed']})")
     parser.add_argument(
         "--data-dir",
         metavar="DIR",
@@ -73,6 +99,11 @@ def _add_static_mnist(subparsers):
     parser.add_argument("--evaluate-each-epoch", action="store_true", default=None,
                         help="label and test after every epoch")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.add_argument("--chunk-samples", type=_positive_int, metavar="C",
+                        help="most digits of one compiled run, the checkpoint granularity "
+                             f"(default {d['device.chunk_samples']})")
+    parser.add_argument("--overwrite", action="store_true", default=None,
+                        help="replace a results file that exists")
     parser.add_argument("--out", metavar="FILE.nc", help="results file (netCDF)")
     parser.set_defaults(handler=_run_static_mnist)
 
@@ -101,7 +132,9 @@ _COMMON_OPTIONS = {
     ("stream", "evaluation"): "evaluation",
     ("device", "name"): "device",
     ("device", "build_dir"): "build_dir",
+    ("device", "chunk_samples"): "chunk_samples",
     ("output", "path"): "out",
+    ("output", "overwrite"): "overwrite",
 }
 
 
@@ -119,7 +152,7 @@ def _run_static_mnist(args):
     from spikedyn_brian.protocols import static_mnist
 
     experiment = load_experiment(
-        args.config or static_mnist.DEFAULT_CONFIG, _static_mnist_overrides(args)
+        args.config or PROTOCOL_CONFIGS["static-mnist"], _static_mnist_overrides(args)
     )
     dataset = static_mnist.run(experiment)
     rule = dataset.accuracy.attrs["prediction_rule"]
@@ -134,6 +167,7 @@ def _run_static_mnist(args):
 
 
 def _add_dynamic_digits(subparsers):
+    d = _defaults("dynamic-digits")
     parser = subparsers.add_parser(
         "dynamic-digits",
         help="class-incremental continual learning: tasks 0→9, evaluation after every task",
@@ -147,25 +181,38 @@ def _add_dynamic_digits(subparsers):
         ),
     )
     parser.add_argument("--config", metavar="FILE.toml", help="TOML configuration to start from")
-    parser.add_argument("--network", choices=NETWORK_VARIANTS, help="network variant")
-    parser.add_argument("--neurons", type=_positive_int, metavar="N", help="excitatory neurons")
+    parser.add_argument("--network", choices=NETWORK_VARIANTS,
+                        help=f"network variant (default {d['network.variant']}): {VARIANT_HELP}")
+    parser.add_argument("--neurons", type=_positive_int, metavar="N",
+                        help=f"excitatory neurons (default {d['network.n_neurons']})")
     parser.add_argument("--samples-per-task", type=_positive_int, metavar="K",
-                        help="training digits per task")
+                        help=f"training digits per task (default {d['stream.samples_per_task']})")
     parser.add_argument("--task-order", type=int, nargs="+", metavar="C",
                         help="digit classes in arrival order (default 0 1 … 9)")
-    parser.add_argument("--classes-per-task", type=_positive_int, help="classes per task")
+    parser.add_argument("--classes-per-task", type=_positive_int,
+                        help=f"classes per task (default {d['stream.classes_per_task']})")
     parser.add_argument("--probe-per-class", type=_positive_int,
-                        help="labelled digits per seen class used to label neurons")
-    parser.add_argument("--test-per-class", type=_positive_int, help="test digits per class")
+                        help="labelled digits per seen class used to label neurons (default "
+                             f"{d['stream.probe_per_class']})")
+    parser.add_argument("--test-per-class", type=_positive_int,
+                        help="evaluation digits per seen class after every task (default "
+                             f"{d['stream.test_per_class']})")
     parser.add_argument("--control", action="store_true", default=None,
                         help="non-dynamic control: the same digits shuffled across tasks")
-    parser.add_argument("--device", choices=DEVICES, help="simulation device")
-    parser.add_argument("--seed", type=int, metavar="S", help="seed")
+    parser.add_argument("--device", choices=DEVICES,
+                        help=f"simulation device (default {d['device.name']})")
+    parser.add_argument("--seed", type=int, metavar="S",
+                        help=f"seed of weights, stream order and inputs (default {d['stream.seed']})")
     parser.add_argument("--data-dir", metavar="DIR", help="directory with the MNIST IDX files")
     parser.add_argument("--evaluation", choices=("test", "validation"),
                         help="evaluation split (validation: tuning; never trains on it)")
     parser.add_argument("--build-dir", metavar="DIR", help="root of compiled builds")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.add_argument("--chunk-samples", type=_positive_int, metavar="C",
+                        help="most digits of one compiled run, the checkpoint granularity "
+                             f"(default {d['device.chunk_samples']})")
+    parser.add_argument("--overwrite", action="store_true", default=None,
+                        help="replace a results file that exists")
     parser.add_argument("--out", metavar="FILE.nc", help="results file (netCDF)")
     parser.set_defaults(handler=_run_dynamic_digits)
 
@@ -183,21 +230,25 @@ def _run_dynamic_digits(args):
         ("stream", "control"): "control",
     }})
     experiment = load_experiment(
-        args.config or dynamic_digits.DEFAULT_CONFIG, overrides, ContinualExperiment
+        args.config or PROTOCOL_CONFIGS["dynamic-digits"], overrides, ContinualExperiment
     )
     dataset = dynamic_digits.run(experiment)
     print(f"network {experiment.network.variant}, N = {experiment.network.n_neurons}, "
           f"{dataset.sizes['after_task']} tasks")
-    print(f"recent task accuracy: {float(dataset.recent_task_accuracy):.4f}")
-    print(f"previous tasks accuracy: {float(dataset.previous_tasks_accuracy):.4f}")
+    final_previous = float(dataset.previous_tasks_accuracy_per_step.isel(after_task=-1))
+    print(f"recent task accuracy (each task right after learning it): "
+          f"{float(dataset.recent_task_accuracy):.4f}")
+    print(f"previous tasks accuracy (average over the stream): "
+          f"{float(dataset.previous_tasks_accuracy):.4f}")
+    print(f"earlier tasks at the end of the stream: {final_previous:.4f}")
     print(f"average accuracy over seen tasks: {float(dataset.average_seen_accuracy):.4f}")
-    print(f"results written to {experiment.output.path}")
+    print(f"forgetting (average): {float(dataset.average_forgetting):.4f}; "
+          f"backward transfer: {float(dataset.backward_transfer):.4f}")
+    print(f"results written to {experiment.output.path} ({experiment.stream.evaluation} split)")
     return 0
 
 
 def _add_comparison(subparsers):
-    from spikedyn_brian.protocols.continual_comparison import VARIANTS
-
     parser = subparsers.add_parser(
         "continual-comparison",
         help="dynamic digits for baselines, SpikeDyn and its ablations over several seeds",
@@ -208,7 +259,8 @@ def _add_comparison(subparsers):
         ),
     )
     parser.add_argument("--config", metavar="FILE.toml", help="base dynamic-digits configuration")
-    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), help="variants to run")
+    parser.add_argument("--variants", nargs="+", choices=COMPARISON_VARIANTS,
+                        help="variants to run (default: all)")
     parser.add_argument("--seeds", type=int, nargs="+", help="seeds (default 0 1 2)")
     parser.add_argument("--neurons", type=_positive_int, metavar="N", help="excitatory neurons")
     parser.add_argument("--samples-per-task", type=_positive_int, metavar="K")
@@ -282,8 +334,6 @@ def _run_comparison(args):
 
 
 def _add_codegen(commands):
-    from spikedyn_brian.devices import STANDALONE_DEVICES
-
     parser = commands.add_parser(
         "codegen",
         help="write the generated project of a training stream (no compiling, no running)",
@@ -317,14 +367,13 @@ def _add_codegen(commands):
 def _run_codegen(args):
     from spikedyn_brian.devices import CudaOptions, DeviceError
     from spikedyn_brian.engine import generate_project
-    from spikedyn_brian.protocols import static_mnist
 
     overrides = {"network": {}}
     if args.network:
         overrides["network"]["variant"] = args.network
     if args.neurons:
         overrides["network"]["n_neurons"] = args.neurons
-    experiment = load_experiment(args.config or static_mnist.DEFAULT_CONFIG, overrides)
+    experiment = load_experiment(args.config or PROTOCOL_CONFIGS["static-mnist"], overrides)
     capacity = args.stream_samples or experiment.device.chunk_samples
     try:
         directory = generate_project(
@@ -371,12 +420,11 @@ def build_parser():
     _add_estimate(commands)
     _add_codegen(commands)
     add_data_parser(commands)
+    _add_cache(commands)
     return parser
 
 
 def _add_model_search(subparsers):
-    from spikedyn_brian.protocols.model_search import SEARCH_VARIANTS
-
     parser = subparsers.add_parser(
         "model-search",
         help="most accurate network within a memory and energy budget (Dask)",
@@ -475,7 +523,7 @@ def _add_tune(subparsers):
             "trial table goes to OUT; re-running the same command continues the study."
         ),
     )
-    parser.add_argument("--variant", required=True, choices=("diehl-cook", "asp", "spikedyn"),
+    parser.add_argument("--variant", required=True, choices=TUNING_FAMILIES,
                         help="variant to tune (its search space: protocols/tuning.py)")
     parser.add_argument("--trials", type=_positive_int, required=True, metavar="T",
                         help="budget: trials run, the same for every compared variant")
@@ -519,6 +567,43 @@ def _run_tune(args):
           f"objective {float(dataset.objective.sel(trial=best)) if best >= 0 else float('nan'):.4f}")
     print(f"best parameters: {dataset.attrs['best_params']}")
     print(f"trial table written to {args.out} (study {plan.study_path})")
+    return 0
+
+
+def _add_cache(commands):
+    parser = commands.add_parser(
+        "cache", help="show or clean the cache of compiled builds",
+        description="Compiled builds are cached per configuration under $SPIKEDYN_BUILD_DIR "
+                    "or ~/.cache/spikedyn_brian/builds (an unchanged configuration is not "
+                    "compiled again). A build a running process holds is never removed.")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    info = actions.add_parser("info", help="list the cached builds, their size and last use")
+    clean = actions.add_parser("clean", help="remove cached builds")
+    clean.add_argument("--older-than", type=float, default=0.0, metavar="DAYS",
+                       help="only builds not used for DAYS days (default 0: all)")
+    for action in (info, clean):
+        action.add_argument("--build-dir", metavar="DIR",
+                            help="build root (default: $SPIKEDYN_BUILD_DIR or the user cache)")
+    parser.set_defaults(handler=_run_cache)
+
+
+def _run_cache(args):
+    from spikedyn_brian.cache import cache_info, clean_cache, default_build_root
+
+    root = args.build_dir or default_build_root()
+    if args.action == "info":
+        entries = cache_info(root)
+        for entry in entries:
+            print(f"{entry.bytes / 1e6:9.1f} MB  {entry.age_days:7.1f} days  {entry.path.name}")
+        total = sum(entry.bytes for entry in entries)
+        print(f"{len(entries)} builds, {total / 1e6:.1f} MB in {root}")
+        return 0
+    try:
+        removed, in_use = clean_cache(root, args.older_than)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    print(f"removed {len(removed)} builds ({sum(e.bytes for e in removed) / 1e6:.1f} MB) "
+          f"from {root}" + (f"; kept {len(in_use)} in use" if in_use else ""))
     return 0
 
 
@@ -579,15 +664,40 @@ def _run_estimate(args):
     return 0
 
 
+def _expected_errors():
+    """Errors that are the user's to fix: shown as one line, exit status 2."""
+    errors = [ConfigError, MNISTFileError]
+    if "spikedyn_brian.devices" in sys.modules:
+        from spikedyn_brian.devices import DeviceError
+        from spikedyn_brian.devices.backends import RunawayError
+        from spikedyn_brian.devices.dense import DenseDeviceError
+
+        errors += [DeviceError, RunawayError, DenseDeviceError]
+    return tuple(errors)
+
+
 def main(argv=None):
     """Entry point of the ``spikedyn`` command."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
-    except (ConfigError, MNISTFileError) as error:
-        print(f"spikedyn: error: {error}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        out = getattr(args, "out", None)
+        where = f" (the checkpoint next to {out} keeps every finished chunk)" if out else ""
+        print(f"\nspikedyn: interrupted; run the same command again to resume{where}",
+              file=sys.stderr)
+        return 130
+    except Exception as error:
+        if isinstance(error, _expected_errors()):
+            print(f"spikedyn: error: {error}", file=sys.stderr)
+            return 2
+        # Not Brian2's "please report this to Brian 2" banner for our errors.
+        sys.excepthook = sys.__excepthook__
+        raise
+    finally:
+        if "brian2" in sys.modules:
+            sys.excepthook = sys.__excepthook__
 
 
 if __name__ == "__main__":

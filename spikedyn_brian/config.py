@@ -129,6 +129,8 @@ class OutputConfig:
     checkpoint: bool = True
     #: Show progress bars.
     progress: bool = True
+    #: Replace a results file that exists (otherwise a run refuses to start).
+    overwrite: bool = False
 
 
 @dataclass

@@ -13,13 +13,13 @@ the network per stream (debugging), ``genn`` one project per stream. Results
 come out of the same code (`Backend.collect`) on every device.
 """
 
-import os
 from pathlib import Path
 
 import numpy as np
 
 import brian2
 
+from spikedyn_brian.cache import default_build_root
 from spikedyn_brian.devices import BACKENDS, DEVICES, DeviceError, activate_device
 from spikedyn_brian.devices.backends import (
     COMPILER_FLAGS,
@@ -34,12 +34,6 @@ from spikedyn_brian.state import LearnedState, StreamResult
 
 __all__ = ["DEVICES", "LearnedState", "StreamResult", "Engine", "generate_project",
            "COMPILER_FLAGS", "parameters_hash"]
-
-
-def default_build_root():
-    """Where compiled builds live: ``$SPIKEDYN_BUILD_DIR`` or ``~/.cache/spikedyn_brian/builds``."""
-    return Path(os.environ.get("SPIKEDYN_BUILD_DIR")
-                or Path.home() / ".cache" / "spikedyn_brian" / "builds")
 
 
 class Engine:
@@ -190,12 +184,21 @@ class Engine:
         parts = []
         state = state.copy()
         for first in range(0, len(images), chunk):
+            # Compiled runs report the sample they are at while they run.
+            reported = [0]
+
+            def on_position(position):
+                if position > reported[0]:
+                    progress.update(position - reported[0])
+                    reported[0] = position
+
             part = self.backend.run_chunk(images[first:first + chunk], state, plastic, seed,
-                                          stream_offset + first)
+                                          stream_offset + first,
+                                          on_position=on_position if progress else None)
             state = part.state
             parts.append(part)
             if progress is not None:
-                progress.update(len(part.presentations))
+                progress.update(len(part.presentations) - reported[0])
             if on_chunk is not None:
                 on_chunk(stream_offset + first, part)
         from spikedyn_brian.phases import concatenate_results

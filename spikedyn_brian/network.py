@@ -201,6 +201,7 @@ class SpikingNetwork:
             namespace=dict(model.namespace,
                            normalisation_total=self._synapse_model.namespace["normalisation_total"]),
             name="excitatory",
+            dtype=_present(model_equations.dtypes(p, "excitatory"), model.equations),
             **self._clock,
         )
         self._link_to_controller(self.excitatory, {"normalise_now": "normalise_now"})
@@ -220,6 +221,7 @@ class SpikingNetwork:
         self.input_synapses = Synapses(
             self.inputs, self.excitatory, model.equations, on_pre=model.on_pre,
             on_post=model.on_post, namespace=model.namespace, name="input_synapses",
+            dtype=_present(model_equations.dtypes(p, "input_synapses"), model.equations),
         )
         self.input_synapses.connect()
         for event, (code, _) in model.events.items():
@@ -238,7 +240,9 @@ class SpikingNetwork:
             self.inhibitory = NeuronGroup(
                 p.n_neurons, model.equations, threshold=model.threshold, reset=model.reset,
                 refractory=model.refractory, method=model.method, namespace=model.namespace,
-                name="inhibitory", **self._clock,
+                name="inhibitory",
+                dtype=_present(model_equations.dtypes(p, "inhibitory"), model.equations),
+                **self._clock,
             )
             self.inhibitory.v = p.inhibitory.v_rest_mV * mV
             exc_to_inh = Synapses(
@@ -386,6 +390,14 @@ def initial_weights(parameters, seed):
     p = parameters
     weights = (rng.random((p.n_inputs, p.n_neurons)) + 0.01) * p.plasticity.initial_weight_scale
     return weights.ravel()
+
+
+def _present(dtypes, equations):
+    """``dtypes`` restricted to the variables the equations define."""
+    if dtypes is None:
+        return None
+    names = set(equations.names)
+    return {name: dtype for name, dtype in dtypes.items() if name in names}
 
 
 def _cuda_atomics_class():

@@ -7,10 +7,16 @@ configuration restores finished phases and resumes the unfinished one where
 it stopped.
 """
 
+import contextlib
+import fcntl
+import os
+import sys
+from pathlib import Path
+
 import numpy as np
 from spikedyn_brian.state import LearnedState, StreamResult
 
-__all__ = ["PhaseRunner", "concatenate_results", "phase_runner_for", "checkpoint_key"]
+__all__ = ["PhaseRunner", "concatenate_results", "protocol_run", "checkpoint_key"]
 
 _RESULT_FIELDS = ("spike_counts", "presentations", "final_intensity")
 
@@ -115,33 +121,85 @@ def concatenate_results(parts):
 
 
 
-def phase_runner_for(experiment, data_source, protocol, engine=None):
-    """The engine (built from the experiment unless given) and its `PhaseRunner`.
+@contextlib.contextmanager
+def protocol_run(experiment, data_source, protocol, engine=None):
+    """The engine and `PhaseRunner` of one protocol run, and what surrounds it.
 
-    The checkpoint (next to the output, ``<output>.checkpoint.npz``) is keyed
-    by what changes the results (`checkpoint_key`), so a run resumes only
-    from its own checkpoint, and cosmetic settings (progress bars, the
-    spelling of the output path, the build directory) never discard one.
+    Before anything is built: a results file that exists is refused unless
+    ``output.overwrite``, and a lock next to the output (``<output>.lock``)
+    keeps a second run aimed at the same output from starting. The engine is
+    built from the experiment unless given, saying so (a first build
+    compiles for about 20 s); on the way out, also after an error or Ctrl-C,
+    an engine built here is closed (its run files removed) and the lock
+    removed. The checkpoint (``<output>.checkpoint.npz``) is keyed by what
+    changes the results (`checkpoint_key`), so a run resumes only from its
+    own checkpoint, and cosmetic settings (progress bars, the spelling of the
+    output path, the build directory) never discard one.
     """
-    from pathlib import Path
-
-    from spikedyn_brian.checkpoint import Checkpoint
+    from spikedyn_brian.checkpoint import Checkpoint, checkpoint_path
+    from spikedyn_brian.config import ConfigError
     from spikedyn_brian.engine import Engine
 
     device, output = experiment.device, experiment.output
-    if engine is None:
-        engine = Engine(
-            experiment.network,
-            device=device.name,
-            build_root=device.build_dir or None,
-            chunk_samples=device.chunk_samples,
-            threads=device.threads,
+    path = Path(output.path)
+    if path.exists() and not output.overwrite:
+        raise ConfigError(
+            f"results file '{path}' exists; pass --overwrite (output.overwrite = true) to "
+            "replace it, or choose another --out"
         )
-    checkpoint = None
-    if output.checkpoint:
-        key = checkpoint_key(experiment, data_source, protocol)
-        checkpoint = Checkpoint(Path(output.path).with_suffix(".checkpoint.npz"), key)
-    return engine, PhaseRunner(engine, checkpoint, output.progress)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = path.with_name(path.name + ".lock")
+    lock = open(lock_path, "a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        owner = lock.read().strip() or "another process"
+        lock.close()
+        raise ConfigError(
+            f"another run is writing '{path}' (its lock '{lock_path}' is held by {owner}); "
+            "wait for it to finish or choose another --out"
+        ) from None
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f"process {os.getpid()}")
+    lock.flush()
+    # Temporaries a killed run of this output left (results being written,
+    # a checkpoint being replaced): nobody else writes here while we hold
+    # the lock.
+    checkpoint_file = checkpoint_path(output.path)
+    for pattern in (f"{path.name}.tmp-*", f"{checkpoint_file.name}.*.tmp"):
+        for leftover in path.parent.glob(pattern):
+            leftover.unlink(missing_ok=True)
+    own_engine = engine is None
+    try:
+        if own_engine:
+            engine = Engine(experiment.network, device=device.name,
+                            build_root=device.build_dir or None,
+                            chunk_samples=device.chunk_samples, threads=device.threads,
+                            build=False)
+            engine.backend.check()
+            announce = output.progress and engine.backend.builds_once
+            if announce:
+                fresh = not engine.backend.is_built()
+                print(f"{'compiling' if fresh else 'checking'} the {device.name} build of "
+                      f"{experiment.network.variant} (N = {experiment.network.n_neurons})"
+                      + (" (first run of this configuration, ~20 s)" if fresh else "") + " ...",
+                      file=sys.stderr, flush=True)
+            engine.backend.build()
+            if announce:
+                print(f"build ready in {engine.build_seconds:.1f} s", file=sys.stderr, flush=True)
+        checkpoint = None
+        if output.checkpoint:
+            checkpoint = Checkpoint(checkpoint_path(output.path),
+                                    checkpoint_key(experiment, data_source, protocol))
+        yield engine, PhaseRunner(engine, checkpoint, output.progress)
+    finally:
+        if own_engine and engine is not None:
+            engine.close()
+        lock_path.unlink(missing_ok=True)
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        lock.close()
 
 
 def checkpoint_key(experiment, data_source, protocol):

@@ -329,3 +329,37 @@ def test_console_script_installed(tmp_path):
     assert completed.returncode == 2
     assert completed.stderr.startswith("spikedyn: error:")
     assert "absent.toml" in completed.stderr
+
+
+def test_the_parser_offers_what_the_modules_implement():
+    from spikedyn_brian import names
+    from spikedyn_brian.devices import BACKENDS, STANDALONE_DEVICES
+    from spikedyn_brian.protocols import continual_comparison, model_search, tuning
+
+    assert names.DEVICES == tuple(BACKENDS)
+    assert names.STANDALONE_DEVICES == STANDALONE_DEVICES
+    assert names.COMPARISON_VARIANTS == tuple(continual_comparison.VARIANTS)
+    assert names.SEARCH_VARIANTS == tuple(model_search.SEARCH_VARIANTS)
+    assert names.TUNING_FAMILIES == tuple(tuning.SEARCH_SPACES)
+
+
+def test_help_imports_neither_brian2_nor_xarray():
+    import subprocess
+    import sys
+
+    code = ("import sys, contextlib, io\n"
+            "from spikedyn_brian import cli\n"
+            "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+            "    cli.main(['run', 'static-mnist', '--help'])\n"
+            "print(sorted(m for m in ('brian2', 'xarray', 'dask') if m in sys.modules))")
+    printed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True).stdout.strip().splitlines()[-1]
+    assert printed == "[]"
+
+
+def test_help_shows_defaults_and_explains_the_variants(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["run", "dynamic-digits", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default 400)" in text and "(default spikedyn)" in text
+    assert "asp: ASP (Panda et al. 2018" in text

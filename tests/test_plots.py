@@ -71,15 +71,25 @@ def test_accuracy_matrix_heatmap_holds_the_matrix():
     accuracy = synthetic_results().accuracy.values
     ax = plots.plot_accuracy_matrix(accuracy, ax=_axes(), title="A")
     image = ax.images[0]
-    np.testing.assert_array_equal(image.get_array(), accuracy)
+    shown = image.get_array()
+    lower = np.tril(np.ones(accuracy.shape, bool))
+    np.testing.assert_array_equal(shown[lower], accuracy[lower])
+    # Tasks not yet learned (above the diagonal) are masked: blank, no text.
+    assert shown.mask[~lower].all() and not shown.mask[lower].any()
     assert image.get_clim() == (0.0, 1.0)
-    # One percent annotation per finite cell; a colorbar was added.
+    # One percent annotation per finite learned cell; a colorbar was added.
     texts = [text.get_text() for text in ax.texts]
-    assert len(texts) == np.isfinite(accuracy).sum()
+    assert len(texts) == (np.isfinite(accuracy) & lower).sum()
     assert texts[0] == f"{100 * accuracy[0, 0]:.0f}"
     assert len(ax.figure.axes) == 2
     assert ax.get_title() == "A"
     assert [label.get_text() for label in ax.get_xticklabels()] == ["0", "1", "2"]
+
+
+def test_accuracy_matrix_can_show_unlearned_cells():
+    accuracy = synthetic_results().accuracy.values
+    ax = plots.plot_accuracy_matrix(accuracy, ax=_axes(), mask_unlearned=False)
+    np.testing.assert_array_equal(ax.images[0].get_array(), accuracy)
 
 
 def test_accuracy_matrix_rejects_extra_dims():

@@ -7,6 +7,7 @@ import pytest
 import xarray
 
 from spikedyn_brian.config import load_experiment
+from spikedyn_brian.devices.backends import CppStandaloneBackend
 from spikedyn_brian.engine import Engine
 from spikedyn_brian.protocols import static_mnist
 
@@ -78,7 +79,7 @@ def test_interrupted_run_resumes_to_identical_results(tmp_path, build_root, lear
     experiment, complete = learned
     interrupted = _experiment(tmp_path, build_root, name="resumed")
     calls = {"n": 0}
-    original = Engine._run_chunk
+    original = CppStandaloneBackend.run_chunk
 
     def failing(self, *args, **kwargs):
         calls["n"] += 1
@@ -86,20 +87,20 @@ def test_interrupted_run_resumes_to_identical_results(tmp_path, build_root, lear
             raise KeyboardInterrupt("simulated interruption")
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(Engine, "_run_chunk", failing)
+    monkeypatch.setattr(CppStandaloneBackend, "run_chunk", failing)
     with pytest.raises(KeyboardInterrupt):
         static_mnist.run(interrupted)
     checkpoint = tmp_path / "resumed.checkpoint.npz"
     assert checkpoint.exists()
     assert not (tmp_path / "resumed.nc").exists()
-    monkeypatch.setattr(Engine, "_run_chunk", original)
+    monkeypatch.setattr(CppStandaloneBackend, "run_chunk", original)
     counted = {"n": 0}
 
     def counting(self, *args, **kwargs):
         counted["n"] += 1
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(Engine, "_run_chunk", counting)
+    monkeypatch.setattr(CppStandaloneBackend, "run_chunk", counting)
     resumed = static_mnist.run(interrupted)
     # 3 + 3 + 1 chunks in all; the first two were kept from the interrupted run.
     assert counted["n"] == 5

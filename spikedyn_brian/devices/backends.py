@@ -43,7 +43,7 @@ from brian2.devices.device import get_device
 
 from spikedyn_brian.devices import checks
 from spikedyn_brian.devices.errors import DeviceError
-from spikedyn_brian.models.equations import presentation_slot
+from spikedyn_brian.models.equations import presentation_slot, runaway_spikes
 from spikedyn_brian.models.formulation import CUDA, GENN, STANDARD
 from spikedyn_brian.models.parameters import as_dict
 from spikedyn_brian.network import build_network
@@ -52,6 +52,7 @@ from spikedyn_brian.state import StreamResult
 
 __all__ = [
     "Backend",
+    "RunawayError",
     "RuntimeBackend",
     "CppStandaloneBackend",
     "DenseBackend",
@@ -101,6 +102,15 @@ CUDA_STOP_CHECK_SECONDS = 0.05
 MAXIMUM_RUN_DURATION = 1e6 * second
 
 
+#: Wall-clock seconds between two position reports of a compiled run (the
+#: program prints the sample it is at; the engine moves the progress bar).
+PROGRESS_SECONDS = 1.0
+
+
+class RunawayError(RuntimeError):
+    """A run produced impossible values: NaN or infinite state, or runaway spiking."""
+
+
 def parameters_hash(parameters, extra=()):
     """Short stable hash of a parameter set (names a build directory)."""
     text = json.dumps([as_dict(parameters), list(extra)], sort_keys=True, default=str)
@@ -134,6 +144,10 @@ def activate_device(name, directory=None, **options):
     brian2.device.activate()
     for preference, value in _PREFERENCES_BEFORE.items():
         brian2.prefs[preference] = copy.deepcopy(value)
+    # Ctrl-C interrupts (KeyboardInterrupt; the compiled program gets the
+    # signal too) instead of Brian2's "stop at the end of this time step",
+    # which would let a checkpointed run carry on.
+    brian2.prefs.core.stop_on_keyboard_interrupt = False
     if name == "runtime":
         brian2.set_device("runtime")
     else:
@@ -197,6 +211,10 @@ class Backend:
         """Most samples of one run (the whole stream where nothing is compiled once)."""
         return self.engine.chunk_samples if self.builds_once else n_images
 
+    def is_built(self):
+        """Whether the cached build of this configuration has a program already."""
+        return False
+
     def build(self, compile=True, directory=None, seed=0):
         """Generate (and compile) what every stream runs on; nothing for per-chunk devices.
 
@@ -205,8 +223,12 @@ class Backend:
         project holds them (GeNN).
         """
 
-    def run_chunk(self, images, state, plastic, seed, first):
-        """Run one chunk of a stream; return its `StreamResult`."""
+    def run_chunk(self, images, state, plastic, seed, first, on_position=None):
+        """Run one chunk of a stream; return its `StreamResult`.
+
+        ``on_position(k)``, where the device reports it, is called while the
+        run goes on with the number of samples done so far.
+        """
         raise NotImplementedError
 
     def close(self):
@@ -216,13 +238,31 @@ class Backend:
         """Advice when a run's fixed slot budget ran out (fixed-duration devices)."""
         return ""
 
-    def collect(self, n_samples, elapsed):
-        """Per-sample responses from the monitors (the same on every device)."""
+    def collect(self, n_samples, elapsed, first=0):
+        """Per-sample responses from the monitors (the same on every device).
+
+        ``first`` is the stream position of the chunk's first sample (for
+        error messages). Raises a `RunawayError` when a presentation drove
+        more spikes than a working network can (the controller then ended the
+        run there) or the learned state is not finite.
+        """
         net = self.network
         presentation = self.parameters.inputs.presentation_ms * 1e-3
         record_times = np.asarray(net.slot_monitor.t / second)
         index = np.asarray(net.slot_monitor.index[0], dtype=np.int64)
         intensity = np.asarray(net.slot_monitor.intensity[0], dtype=float)
+        counts = np.asarray(net.slot_monitor.count[0], dtype=np.int64)
+        limit = runaway_spikes(self.parameters)
+        if (counts > limit).any():
+            # Record k describes the slot that started at record k - 1.
+            slot = int(np.flatnonzero(counts > limit)[0])
+            raise RunawayError(
+                f"sample {first + int(index[slot])} of the stream drove {int(counts[slot])} "
+                f"excitatory spikes in one presentation (more than {limit}, "
+                f"{self.parameters.inputs.runaway_spikes_per_neuron:g} per neuron): the "
+                "integration ran away. Forward Euler needs the original's input delays "
+                "(docs/models.md); use integration_method = 'exponential_euler' or "
+                "plasticity.max_input_delay_ms = 10")
         # Record k (k >= 1) describes the slot that started at record k-1.
         slot_starts = record_times[:-1]
         slot_index = index[1:]
@@ -250,17 +290,31 @@ class Backend:
                 f"{missing} of {n_samples} samples were never presented: the run ended "
                 f"before the stream did{self.idle_slot_hint()}"
             )
+        state = net.read_state()
+        _check_finite(state, first, n_samples)
         return StreamResult(
             spike_counts=counts_per_slot[accepted],
             presentations=presentations.astype(np.int64),
             final_intensity=slot_intensity[accepted],
-            state=net.read_state(),
+            state=state,
             simulation_seconds=elapsed,
             slots=int(valid.sum()),
             spikes_total=int(len(spike_times)),
             input_spikes_total=int(net.controller.input_spike_total[0]),
             inhibitory_spikes_total=int(net.controller.inhibitory_spike_total[0]),
         )
+
+
+def _check_finite(state, first, n_samples):
+    """Raise a `RunawayError` naming the variable when a learned array is not finite."""
+    for name, values in state.arrays().items():
+        bad = ~np.isfinite(values)
+        if bad.any():
+            raise RunawayError(
+                f"{int(bad.sum())} non-finite values (NaN or infinite) in '{name}' after the "
+                f"samples {first} to {first + n_samples - 1} of the stream: the integration "
+                "became unstable; check the time constants against dt, or use "
+                "integration_method = 'exponential_euler'")
 
 
 class RuntimeBackend(Backend):
@@ -278,7 +332,7 @@ class RuntimeBackend(Backend):
         if engine.formulation == "genn":
             self.formulation = GENN
 
-    def run_chunk(self, images, state, plastic, seed, first):
+    def run_chunk(self, images, state, plastic, seed, first, on_position=None):
         activate_device("runtime")
         brian2.prefs.codegen.target = self.engine.runtime_target
         brian2.seed(chunk_seed(seed, first))
@@ -291,7 +345,7 @@ class RuntimeBackend(Backend):
         self.network = net
         start = time.perf_counter()
         net.network.run(duration, namespace={}, profile=self.engine.profile)
-        return self.collect(len(images), time.perf_counter() - start)
+        return self.collect(len(images), time.perf_counter() - start, first)
 
     def idle_slot_hint(self):
         if self.formulation.end_of_stream != "idle":
@@ -323,6 +377,9 @@ class CppStandaloneBackend(Backend):
     def build_name(self):
         return f"{self.parameters.variant}-{parameters_hash(self.parameters, self.build_key())}"
 
+    def is_built(self):
+        return (Path(self.engine.build_root) / self.build_name() / "main").exists()
+
     def device_options(self, compile):
         return {"build_on_run": False}
 
@@ -349,6 +406,7 @@ class CppStandaloneBackend(Backend):
         with open(self.build_directory / ".build.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
+                _remove_dead_runs(self.build_directory)
                 self.network = self._generate(compile)
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
@@ -373,23 +431,36 @@ class CppStandaloneBackend(Backend):
                             formulation=self.formulation)
         self.device.apply_run_args()
         self.device.insert_code("main", self._seed_code(net))
-        net.network.run(MAXIMUM_RUN_DURATION, namespace={}, profile=self.engine.profile)
+        # The program prints the sample it is at every PROGRESS_SECONDS of
+        # wall-clock time (the engine reads it while the run goes on).
+        position = self.device.get_array_name(net.controller.variables["index"])
+        report = (f'std::cout << "{POSITION_PREFIX} " << brian::{position}[0] << std::endl;')
+        net.network.run(MAXIMUM_RUN_DURATION, namespace={}, profile=self.engine.profile,
+                        report=report, report_period=PROGRESS_SECONDS * second)
         self.device.build(directory=str(self.build_directory), compile=compile, run=False,
                           with_output=False)
         return net
 
-    def run_chunk(self, images, state, plastic, seed, first):
+    def run_chunk(self, images, state, plastic, seed, first, on_position=None):
         net = self.network
         n = len(images)
         stimulus = np.zeros((self.engine.chunk_samples + 1, self.parameters.n_inputs))
         stimulus[:n] = images
         stimulus[-1, 0] = self.nonce
         run_args = net.run_args(state, plastic, n, chunk_seed(seed, first), stimulus)
+        # This engine's own link to the binary: a process that rebuilds the
+        # shared build (and relinks ./main) never replaces a running binary.
+        # The program dies with this process (parent-death signal).
+        brian2.prefs.devices.cpp_standalone.run_cmd_unix = _with_parent_death_signal(
+            [f"./{self._private_binary().name}"])
+        watcher = _PositionWatcher(self.build_directory / self.results_directory / "stdout.txt",
+                                   on_position)
         start = time.perf_counter()
         try:
-            self.device.run(directory=str(self.build_directory),
-                            results_directory=self.results_directory, with_output=False,
-                            run_args=run_args)
+            with watcher:
+                self.device.run(directory=str(self.build_directory),
+                                results_directory=self.results_directory, with_output=False,
+                                run_args=run_args)
         finally:
             # Brian2 writes one static array file (and a lock file) per
             # distinct run_args value: remove them so that repeated runs do
@@ -406,11 +477,22 @@ class CppStandaloneBackend(Backend):
             size = getattr(variable, "size", None)
             if isinstance(size, tuple) and len(size) == 2:
                 variable.size = (0, size[1])
-        return self.collect(n, elapsed)
+        return self.collect(n, elapsed, first)
+
+    def _private_binary(self):
+        """A hard link (or copy) of the build's ``main`` for this engine's runs."""
+        private = self.build_directory / f"main-{self.results_directory}"
+        if not private.exists():
+            try:
+                os.link(self.build_directory / "main", private)
+            except OSError:
+                shutil.copy2(self.build_directory / "main", private)
+        return private
 
     def close(self):
         if self.build_directory is not None and getattr(self, "results_directory", None):
             shutil.rmtree(self.build_directory / self.results_directory, ignore_errors=True)
+            (self.build_directory / f"main-{self.results_directory}").unlink(missing_ok=True)
 
 
 class DenseBackend(CppStandaloneBackend):
@@ -593,7 +675,7 @@ class GennBackend(Backend):
         net.network.run(self.engine.run_duration(len(images)), namespace={})
         return net
 
-    def run_chunk(self, images, state, plastic, seed, first):
+    def run_chunk(self, images, state, plastic, seed, first, on_position=None):
         directory = (Path(self.engine.build_root)
                      / f"{self.parameters.variant}-genn-{os.getpid()}-{first}")
         self.build_directory = directory
@@ -609,11 +691,95 @@ class GennBackend(Backend):
             elapsed = float(info) if info else total
             self.build_seconds = total - elapsed if info else None
             self.engine.genn_builds += 1
-            return self.collect(len(images), elapsed)
+            return self.collect(len(images), elapsed, first)
 
     def idle_slot_hint(self):
         return (f" (the fixed slot budget of a genn run; give the Engine a larger "
                 f"slots_per_sample, e.g. {2 * self.engine.slots_per_sample:g})")
+
+
+def _remove_dead_runs(build_directory):
+    """Remove the run files (results directory, private binary) of processes that died.
+
+    A run's files carry its process id (``results-<pid>-<nonce>``,
+    ``main-results-<pid>-<nonce>``); a process killed before it could close
+    its engine leaves them behind.
+    """
+    for leftover in list(build_directory.glob("results-*-*")) + list(
+            build_directory.glob("main-results-*-*")):
+        try:
+            pid = int(leftover.name.split("-")[-2])
+        except ValueError:
+            continue
+        if pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
+        except PermissionError:
+            pass  # alive, another user's
+
+
+#: Prefix of the position lines a compiled program prints.
+POSITION_PREFIX = "spikedyn-position"
+
+
+def _with_parent_death_signal(command):
+    """``command`` run so that it dies with its parent (``setpriv --pdeathsig KILL``).
+
+    Without ``setpriv`` (util-linux) the command runs as it is.
+    """
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "KILL", *command] if setpriv else list(command)
+
+
+class _PositionWatcher:
+    """Reads a compiled run's position reports while it runs (a thread).
+
+    The program prints ``spikedyn-position <sample>`` to its stdout file every
+    `PROGRESS_SECONDS`; ``on_position(sample)`` is called with the latest.
+    """
+
+    def __init__(self, path, on_position):
+        self.path = Path(path)
+        self.on_position = on_position
+        self._stop = None
+
+    def __enter__(self):
+        if self.on_position is None:
+            return self
+        import threading
+
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def _watch(self):
+        offset, last = 0, -1
+        while not self._stop.wait(PROGRESS_SECONDS / 2):
+            try:
+                with open(self.path, "rb") as stream:
+                    stream.seek(offset)
+                    text = stream.read()
+            except OSError:
+                continue
+            offset += len(text)
+            for line in text.decode(errors="replace").splitlines():
+                if line.startswith(POSITION_PREFIX):
+                    position = int(line.split()[1])
+                    if position > last:
+                        last = position
+                        self.on_position(position)
+
+    def __exit__(self, *exc_info):
+        if self._stop is not None:
+            self._stop.set()
+            self._thread.join()
 
 
 #: Engine device name → backend class.

@@ -1,0 +1,47 @@
+"""Names the command line offers, without importing Brian2 or xarray.
+
+``spikedyn --help`` must answer at once, so the parser takes its choices from
+here; tests check that they agree with the modules that implement them
+(`spikedyn_brian.devices.BACKENDS`, the comparison's and the model search's
+variants, the tuner's search spaces).
+"""
+
+from pathlib import Path
+
+import spikedyn_brian.protocols as _protocols  # an empty package: nothing heavy
+
+__all__ = ["DEVICES", "STANDALONE_DEVICES", "VARIANT_HELP", "COMPARISON_VARIANTS",
+           "SEARCH_VARIANTS", "TUNING_FAMILIES", "PROTOCOL_CONFIGS"]
+
+#: Engine devices (``--device``), as registered in `spikedyn_brian.devices.BACKENDS`.
+DEVICES = ("runtime", "cpp_standalone", "cpp_dense", "genn", "cuda")
+#: Devices that write a project (``spikedyn codegen``).
+STANDALONE_DEVICES = ("cpp_standalone", "cpp_dense", "genn", "cuda")
+
+#: What each ``--network`` variant is.
+VARIANT_HELP = (
+    "diehl-cook: Diehl & Cook (2015), the unsupervised STDP baseline; "
+    "asp: ASP (Panda et al. 2018, adaptive synaptic plasticity: a significance-gated "
+    "weight leak on Diehl & Cook's network), reconstructed from its abstract; "
+    "spikedyn: SpikeDyn (Putra & Shafique 2021, direct lateral inhibition and four "
+    "continual-learning mechanisms), reconstructed (docs/models.md)"
+)
+
+#: Variants of ``spikedyn run continual-comparison`` (`continual_comparison.VARIANTS`).
+COMPARISON_VARIANTS = (
+    "diehl-cook", "diehl-cook-original-timer", "diehl-cook-brian2-port-timer", "asp",
+    "spikedyn", "spikedyn-no-adaptive-learning-rate", "spikedyn-no-adaptive-threshold",
+    "spikedyn-no-weight-decay", "spikedyn-no-spurious-update-reduction",
+)
+#: Variants a model search may contain (`model_search.SEARCH_VARIANTS`).
+SEARCH_VARIANTS = ("diehl-cook", "spikedyn")
+#: Families the tuner has search spaces for (`tuning.SEARCH_SPACES`).
+TUNING_FAMILIES = ("diehl-cook", "asp", "spikedyn")
+
+_PROTOCOLS = Path(_protocols.__file__).resolve().parent
+#: Default configuration file of each protocol.
+PROTOCOL_CONFIGS = {
+    "static-mnist": _PROTOCOLS / "static_mnist.toml",
+    "dynamic-digits": _PROTOCOLS / "dynamic_digits.toml",
+    "model-search": _PROTOCOLS / "model_search.toml",
+}
