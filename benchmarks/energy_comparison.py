@@ -11,9 +11,13 @@ activity rates that calibrate ``analysis.energy.DEFAULT_RATES``.
 
     python benchmarks/energy_comparison.py --neurons 400 --train-samples 400 \\
         --test-samples 100 --out results/energy_comparison_400.nc
+
+With ``--tuned diehl-cook=TRIALS.nc spikedyn=TRIALS.nc`` each variant runs
+with the parameters of its best tuning trial (``spikedyn run tune``).
 """
 
 import argparse
+import json
 import time
 
 import numpy as np
@@ -34,9 +38,16 @@ from spikedyn_brian.seeds import RunSeeds
 VARIANTS = ("diehl-cook", "spikedyn")
 
 
-def measure(variant, n_neurons, train_images, test_images, seed, build_root=None):
+def measure(variant, n_neurons, train_images, test_images, seed, build_root=None, tuned=None):
     """Run one variant; return {phase: (StreamResult, EnergyReading)} and the build time."""
     parameters = network_parameters(variant, n_neurons)
+    if tuned:
+        from spikedyn_brian.config import experiment_from_mapping
+        from spikedyn_brian.protocols.tuning import best_overrides
+
+        overrides = best_overrides(tuned)
+        overrides["n_neurons"] = n_neurons
+        parameters = experiment_from_mapping({"network": overrides}).network
     engine = Engine(parameters, device="cpp_standalone", build_root=build_root,
                     chunk_samples=max(len(train_images), len(test_images)))
     phases = PhaseRunner(engine, checkpoint=None, progress=False)
@@ -63,7 +74,10 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--build-dir", default=None)
     parser.add_argument("--out", default="results/energy_comparison.nc")
+    parser.add_argument("--tuned", nargs="*", default=[], metavar="VARIANT=TRIALS.nc",
+                        help="tuning trial tables: each variant runs its best trial's network")
     args = parser.parse_args(argv)
+    tuned = dict(item.split("=", 1) for item in args.tuned)
 
     train_set, test_set = load_digits("train"), load_digits("test")
     order = training_order(len(train_set), args.train_samples, 1,
@@ -73,7 +87,8 @@ def main(argv=None):
     rows = {}
     for variant in VARIANTS:
         parameters, runs, build = measure(variant, args.neurons, train_set.images[order],
-                                          test_set.images[test_index], args.seed, args.build_dir)
+                                          test_set.images[test_index], args.seed, args.build_dir,
+                                          tuned.get(variant))
         rows[variant] = (parameters, runs)
         print(f"{variant}: build {build:.1f} s")
     breakdowns = []
@@ -115,7 +130,8 @@ def main(argv=None):
                     "weight_bits": args.weight_bits, "started": started,
                     "cpu_status": breakdowns[0].attrs["cpu_status"],
                     "gpu_status": breakdowns[0].attrs["gpu_status"],
-                    "energy_table_source": energy.HOROWITZ_45NM.source}
+                    "energy_table_source": energy.HOROWITZ_45NM.source,
+                    "tuned": json.dumps(tuned)}
     print("\n## SpikeDyn against Diehl & Cook (analytical, from measured spike counts)")
     for phase in energy.PHASES:
         print(f"{phase}: {float(totals.sel(variant='diehl-cook', phase=phase)) * 1e6:.3f} → "

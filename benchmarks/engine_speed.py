@@ -1,360 +1,288 @@
 #!/usr/bin/env python
-"""Per-sample simulation cost of the engine: ms per digit, spikes, synaptic events.
+"""Engine speed: ms per training and test digit, against a reference script run alongside.
 
-For every network variant (``diehl-cook``, ``spikedyn``), every network size N
-and every device this script
+For every network variant (``diehl-cook``, ``spikedyn``), size N and device
+(``cpp_standalone`` and ``cpp_dense`` by default) this script builds an
+`Engine` (``chunk_samples`` = the training digits, so a stream is one run of
+the program), runs an untimed warm-up, trains on ``--train-samples`` digits of
+the embedded MNIST training split (seeded order, learning on, from the initial
+weights), tests on ``--test-samples`` test digits (learning off, from the
+trained state), and reports:
 
-1. builds an `Engine` (``cpp_standalone``: generated and compiled once into
-   ``--build-dir``, with ``chunk_samples`` = the number of training samples, so
-   that the training stream is one run of the binary) and records
-   ``engine.build_seconds`` (code generation + compilation; a build directory
-   that already holds an unchanged build is only re-checked, which is faster:
-   use ``--clean-builds`` to time fresh builds);
-2. runs a short warm-up stream of ``--warmup-samples`` digits (not timed, and
-   its result is discarded) so that the binary and its libraries are in the
-   page cache (``cpp_standalone`` only);
-3. trains: ``run_stream`` on ``--train-samples`` digits of
-   ``load_embedded('train')`` in a seeded random order, ``plastic=True``, from
-   ``engine.initial_state(seed)``;
-4. tests: ``run_stream`` on ``--test-samples`` digits of
-   ``load_embedded('test')`` (seeded random order), ``plastic=False``, from the
-   trained state;
+* **ms/digit**: ``StreamResult.simulation_seconds / n`` — the wall-clock time
+  of the compiled program's run (writing the stream's data, starting the
+  program, simulating, writing and reading results), without code
+  generation and compilation (``build s``);
+* **ratio**: training ms/digit over the reference script's seconds per
+  digit at the same N, measured in the same invocation
+  (``../shared/bench/ref_dc_standalone.py``: a careful single-run Brian2
+  standalone Diehl & Cook network, or ``--reference PATH``);
+* spikes and slots per digit, to see that the devices ran the same work.
 
-and prints a Markdown table. With ``--write FILE`` the table, with the machine,
-the date, the command line and the library versions, replaces the block between
-``<!-- engine_speed:begin -->`` and ``<!-- engine_speed:end -->`` in FILE (the
-file is created with a short header if it does not exist).
+With ``--threads T ...`` the dense rows at N >= ``--threads-from`` are also
+measured with T OpenMP threads; with ``--precision single`` the dense rows
+also with float32 weights and state (and their test accuracy against double,
+``--accuracy-samples``). With ``--profile N`` Brian2's per-code-object profile
+of a training stream at N is printed for both devices (where the time goes).
+The CPU model and its vector extensions head the output. Run it alone on an
+idle machine: the numbers are wall-clock times. ``--write FILE`` replaces the
+block between ``<!-- engine_speed:begin -->`` and ``<!-- engine_speed:end -->``
+in FILE.
 
-What is measured
-----------------
-``StreamResult.simulation_seconds`` is wall-clock time measured around the
-run of the compiled program, *excluding* code generation and compilation: on
-``cpp_standalone`` it covers writing the ``run_args`` arrays (pixel values,
-weights, thresholds) to files, starting the process, loading those arrays,
-simulating the whole stream, writing the results to disk, and Brian2's
-post-run check of the neurons' state variables. The "loop" column is the part
-of it spent in the binary's simulation loop (Brian2's ``last_run_info``),
-i.e. without process start-up and file I/O.
+Example (``docs/performance.md``)::
 
-The ``runtime`` device is Brian2's Python runtime with the ``numpy`` code
-generation target; the engine builds the network again for every stream, and
-``simulation_seconds`` there is the time of ``Network.run`` (which includes
-Brian2's code generation for the run, but not the construction of the groups);
-its "loop" column excludes that code generation. With only a few digits per
-runtime measurement the code generation weighs on the per-digit figure.
-
-Columns
--------
-* ms per training / test digit: ``simulation_seconds / n * 1e3``;
-* slots per digit: presentation slots (350 ms presentation + 150 ms rest)
-  simulated per digit, > 1 when digits are shown again at a higher intensity;
-* input spikes per digit: Poisson input spikes of the training stream per digit
-  (all its slots);
-* synaptic events per second: ``StreamResult.synaptic_events(parameters) /
-  simulation_seconds`` of the training stream (each spike times its outgoing
-  synapses: input spikes reach N neurons, excitatory spikes reach their 784
-  input synapses and the inhibition targets).
-
-Only one benchmark should run at a time: the numbers are wall-clock times.
+    python benchmarks/engine_speed.py --neurons 100 400 1600 6400 --threads 1 2 \\
+        --precision single --profile 400 --write docs/performance.md
 """
 
 import argparse
 import datetime
-import os
-import platform
-import re
 import shlex
-import shutil
 import subprocess
 import sys
-import time
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
 BEGIN_MARKER = "<!-- engine_speed:begin -->"
 END_MARKER = "<!-- engine_speed:end -->"
-
-DEFAULT_HEADER = """# Engine performance
-
-Per-sample simulation cost of the engine, measured by
-`benchmarks/engine_speed.py` (see its docstring for what is measured).
-
-"""
-
-VARIANTS = ("diehl-cook", "spikedyn")
-
-
-def parse_arguments(argv=None):
-    parser = argparse.ArgumentParser(
-        description=(
-            "Measure the per-sample simulation cost of the engine (training and "
-            "test streams) for each network variant, size and device, and print "
-            "a Markdown table."
-        ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument(
-        "--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS,
-        help="network variants to measure",
-    )
-    parser.add_argument(
-        "--neurons", nargs="+", type=int, default=[100, 400, 1600],
-        help="numbers of excitatory neurons N",
-    )
-    parser.add_argument(
-        "--devices", nargs="+", default=["runtime", "cpp_standalone"],
-        choices=["runtime", "cpp_standalone"], help="devices to measure",
-    )
-    parser.add_argument(
-        "--train-samples", type=int, default=500,
-        help="training digits per cpp_standalone measurement",
-    )
-    parser.add_argument(
-        "--test-samples", type=int, default=200,
-        help="test digits per cpp_standalone measurement",
-    )
-    parser.add_argument(
-        "--runtime-samples", type=int, default=3,
-        help="training and test digits per runtime-device measurement",
-    )
-    parser.add_argument(
-        "--warmup-samples", type=int, default=5,
-        help="digits of the untimed warm-up stream (cpp_standalone; 0: none)",
-    )
-    parser.add_argument(
-        "--build-dir", default="/tmp/spikedyn-bench-builds",
-        help="root directory of the compiled builds",
-    )
-    parser.add_argument(
-        "--clean-builds", action="store_true",
-        help="delete --build-dir first, so that every build is timed from scratch",
-    )
-    parser.add_argument(
-        "--threads", type=int, default=0,
-        help="OpenMP threads of the compiled program (0: no OpenMP)",
-    )
-    parser.add_argument("--seed", type=int, default=1234, help="seed of orders, weights, inputs")
-    parser.add_argument(
-        "--write", metavar="FILE", default=None,
-        help=(
-            f"replace the block between {BEGIN_MARKER} and {END_MARKER} in FILE "
-            "with the table (create FILE if needed)"
-        ),
-    )
-    arguments = parser.parse_args(argv)
-    for name in ("train_samples", "test_samples", "runtime_samples"):
-        if getattr(arguments, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be >= 1")
-    if arguments.warmup_samples < 0:
-        parser.error("--warmup-samples must be >= 0")
-    if any(n < 1 for n in arguments.neurons):
-        parser.error("--neurons must be positive")
-    return arguments
+DEFAULT_REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "bench" / "ref_dc_standalone.py"
+#: Training and test digits per N (fewer at large N: the figure is per digit).
+DEFAULT_SAMPLES = {100: (500, 200), 400: (500, 200), 1600: (200, 100), 6400: (60, 30)}
 
 
 def log(message):
     print(message, file=sys.stderr, flush=True)
 
 
-def seeded_order(n_available, n, seed):
-    if n > n_available:
-        raise SystemExit(f"asked for {n} digits but only {n_available} are available")
-    return np.random.default_rng(seed).permutation(n_available)[:n]
+def parse_arguments(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--variants", nargs="+", default=["diehl-cook", "spikedyn"],
+                        choices=["diehl-cook", "asp", "spikedyn"])
+    parser.add_argument("--neurons", nargs="+", type=int, default=[100, 400, 1600, 6400])
+    parser.add_argument("--devices", nargs="+", default=["cpp_standalone", "cpp_dense"],
+                        choices=["cpp_standalone", "cpp_dense"])
+    parser.add_argument("--train-samples", type=int, default=None,
+                        help="training digits per row (default: by N, fewer at large N)")
+    parser.add_argument("--test-samples", type=int, default=None)
+    parser.add_argument("--threads", nargs="+", type=int, default=[],
+                        help="OpenMP threads to measure the dense rows with, besides none")
+    parser.add_argument("--threads-from", type=int, default=1600,
+                        help="smallest N measured with threads")
+    parser.add_argument("--precision", nargs="+", default=[], choices=["single"],
+                        help="also measure the dense rows in this precision")
+    parser.add_argument("--accuracy-samples", type=int, default=2000,
+                        help="training digits of the double/single accuracy check (N = 400)")
+    parser.add_argument("--profile", nargs="*", type=int, default=[],
+                        help="N at which to print Brian2's per-code-object profile")
+    parser.add_argument("--reference", default=str(DEFAULT_REFERENCE),
+                        help="reference script (python REF K N OUTDIR, last line s/digit)")
+    parser.add_argument("--reference-samples", type=int, default=None,
+                        help="digits of the reference run (default: as the training rows)")
+    parser.add_argument("--no-reference", action="store_true")
+    parser.add_argument("--build-dir", default=None,
+                        help="root of the builds (default: a temporary directory, removed)")
+    parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--write", metavar="FILE")
+    return parser.parse_args(argv)
 
 
-def measure(variant, n_neurons, device, arguments, train_digits, test_digits):
-    """One row: build, warm up, train, test; return a dict of figures."""
+def samples(arguments, n):
+    train, test = DEFAULT_SAMPLES.get(n, (100, 50))
+    return arguments.train_samples or train, arguments.test_samples or test
+
+
+def measure(variant, n, device, arguments, digits, threads=0, precision="double",
+            profile=False):
+    """One row: build, warm up, train, test; a dict of figures."""
     from spikedyn_brian.engine import Engine
     from spikedyn_brian.models.parameters import network_parameters
 
-    parameters = network_parameters(variant, n_neurons)
-    if device == "cpp_standalone":
-        n_train, n_test = arguments.train_samples, arguments.test_samples
-    else:
-        n_train = n_test = arguments.runtime_samples
-    train_images = train_digits.images[seeded_order(len(train_digits), n_train, arguments.seed)]
-    test_images = test_digits.images[seeded_order(len(test_digits), n_test, arguments.seed + 1)]
-
-    log(f"[{variant} N={n_neurons} {device}] building")
-    start = time.perf_counter()
-    engine = Engine(
-        parameters,
-        device=device,
-        build_root=arguments.build_dir,
-        chunk_samples=n_train,
-        threads=arguments.threads,
-    )
-    log(f"[{variant} N={n_neurons} {device}] built in {time.perf_counter() - start:.1f} s")
+    train_digits, test_digits = digits
+    n_train, n_test = samples(arguments, n)
+    rng = np.random.default_rng(arguments.seed)
+    train = train_digits.images[rng.permutation(len(train_digits))[:n_train]]
+    test = test_digits.images[rng.permutation(len(test_digits))[:n_test]]
+    parameters = network_parameters(variant, n, precision=precision)
+    label = f"[{variant} N={n} {device} threads={threads} {precision}]"
+    log(f"{label} building")
+    engine = Engine(parameters, device=device, build_root=arguments.build_dir,
+                    chunk_samples=max(n_train, n_test), threads=threads, profile=profile)
     state = engine.initial_state(arguments.seed)
-
-    if device == "cpp_standalone" and arguments.warmup_samples:
-        warmup = train_images[: min(arguments.warmup_samples, n_train)]
-        engine.run_stream(warmup, state, plastic=True, seed=arguments.seed + 2)
-
-    def loop_seconds():
-        # Time spent in the simulation loop of the last run: on cpp_standalone
-        # Brian2 reads it from the binary's last_run_info.txt; on runtime it is
-        # Network.run without its code generation (before_run).
-        from brian2.devices.device import get_device
-
-        holder = getattr(engine, "_device", None) or get_device()
-        value = getattr(holder, "_last_run_time", None)
-        return float(value) if value is not None else None
-
-    log(f"[{variant} N={n_neurons} {device}] training on {n_train} digits")
-    train = engine.run_stream(train_images, state, plastic=True, seed=arguments.seed + 3)
-    train_loop = loop_seconds() if len(train.chunk_seconds) == 1 else None
-    log(f"[{variant} N={n_neurons} {device}] {train!r}")
-    log(f"[{variant} N={n_neurons} {device}] testing on {n_test} digits")
-    test = engine.run_stream(test_images, train.state, plastic=False, seed=arguments.seed + 4)
-    log(f"[{variant} N={n_neurons} {device}] {test!r}")
-
-    events = train.synaptic_events(parameters)
-    return {
-        "variant": variant,
-        "n_neurons": n_neurons,
-        "device": device,
-        "n_train": n_train,
-        "n_test": n_test,
-        "build_seconds": engine.build_seconds,
-        "train_ms": train.simulation_seconds / n_train * 1e3,
-        "train_loop_ms": None if train_loop is None else train_loop / n_train * 1e3,
-        "test_ms": test.simulation_seconds / n_test * 1e3,
-        "train_slots": train.slots / n_train,
-        "test_slots": test.slots / n_test,
-        "input_spikes": train.input_spikes_total / n_train,
-        "excitatory_spikes": train.spikes_total / n_train,
-        "events_per_second": events / train.simulation_seconds,
+    engine.run_stream(train[:5], state, plastic=True, seed=1)  # warm-up, untimed
+    learned = engine.run_stream(train, state, plastic=True, seed=2)
+    profile_text = None
+    if profile:
+        path = engine.build_directory / engine.backend.results_directory / "profiling_info.txt"
+        entries = [line.split() for line in path.read_text().splitlines() if line.strip()]
+        entries = sorted(((name, float(value)) for name, value in entries), key=lambda e: -e[1])
+        profile_text = [(name, value / n_train * 1e3) for name, value in entries]
+    tested = engine.run_stream(test, learned.state, plastic=False, seed=3)
+    engine.close()
+    row = {
+        "variant": variant, "n": n, "device": device, "threads": threads,
+        "precision": precision, "digits": f"{n_train}/{n_test}",
+        "build_s": engine.build_seconds,
+        "train_ms": learned.simulation_seconds / n_train * 1e3,
+        "test_ms": tested.simulation_seconds / n_test * 1e3,
+        "spikes": learned.spikes_total / n_train,
+        "slots": learned.slots / n_train,
+        "profile": profile_text,
     }
+    log(f"{label} train {row['train_ms']:.3f} ms/digit, test {row['test_ms']:.3f} ms/digit")
+    return row
 
 
-def _format(value, spec):
-    return "-" if value is None else format(value, spec)
+def reference_seconds(arguments, n, digits):
+    """Seconds per training digit of the reference script at N = ``n`` (or None)."""
+    if arguments.no_reference or not Path(arguments.reference).is_file():
+        return None
+    k = arguments.reference_samples or samples(arguments, n)[0]
+    with tempfile.TemporaryDirectory(prefix="ref-dc-") as directory:
+        log(f"[reference N={n}] {k} digits (its build is not timed)")
+        output = subprocess.run([sys.executable, arguments.reference, str(k), str(n), directory],
+                                capture_output=True, text=True)
+    if output.returncode != 0:
+        log(f"[reference N={n}] failed: {output.stderr[-500:]}")
+        return None
+    return float(output.stdout.strip().splitlines()[-1])
 
 
-def markdown_table(rows):
-    header = (
-        "| variant | N | device | digits train/test | build (s) | train ms/digit "
-        "| of which loop | test ms/digit | slots/digit train/test | input spikes/digit "
-        "| exc. spikes/digit | synaptic events/s (train) |"
-    )
-    lines = [header, "|" + "|".join(["---"] * 3 + ["---:"] * 9) + "|"]
+def accuracy_check(arguments, digits):
+    """Test accuracy of double and single precision on the same stream (cpp_dense, N = 400)."""
+    from spikedyn_brian.engine import Engine
+    from spikedyn_brian.models.parameters import network_parameters
+    from spikedyn_brian.phases import PhaseRunner
+    from spikedyn_brian.protocols import evaluation
+    from spikedyn_brian.seeds import RunSeeds
+
+    train_digits, test_digits = digits
+    seeds = RunSeeds(arguments.seed)
+    order = np.random.default_rng(seeds.stream_order).permutation(len(train_digits))
+    train = train_digits.images[order[:arguments.accuracy_samples]]
+    label_set = train_digits.subset(order[:1000])
+    results = {}
+    for precision in ("double", "single"):
+        engine = Engine(network_parameters("diehl-cook", 400, precision=precision), "cpp_dense",
+                        build_root=arguments.build_dir, chunk_samples=1000)
+        phases = PhaseRunner(engine, None, False)
+        learned = evaluation.train(phases, "train", train, engine.initial_state(seeds.weights),
+                                   seeds)
+        scores = evaluation.label_and_test(phases, "", learned.state, label_set, test_digits,
+                                           seeds)
+        results[precision] = scores.accuracies["all_activity"]
+        engine.close()
+        log(f"[accuracy {precision}] {results[precision]:.4f}")
+    return results
+
+
+def table(rows, references):
+    lines = ["| variant | N | device | threads | precision | digits train/test | build (s) "
+             "| train ms/digit | test ms/digit | ratio to reference | exc. spikes/digit "
+             "| slots/digit |",
+             "|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
+        reference = references.get(row["n"])
+        ratio = "-" if reference is None else f"{row['train_ms'] / (reference * 1e3):.3f}"
+        build = "-" if row["build_s"] is None else f"{row['build_s']:.1f}"
         lines.append(
-            f"| {row['variant']} | {row['n_neurons']} | {row['device']} "
-            f"| {row['n_train']}/{row['n_test']} "
-            f"| {_format(row['build_seconds'], '.1f')} "
-            f"| {row['train_ms']:.2f} "
-            f"| {_format(row['train_loop_ms'], '.2f')} "
-            f"| {row['test_ms']:.2f} "
-            f"| {row['train_slots']:.2f}/{row['test_slots']:.2f} "
-            f"| {row['input_spikes']:.0f} "
-            f"| {row['excitatory_spikes']:.1f} "
-            f"| {row['events_per_second']:.3g} |"
-        )
+            f"| {row['variant']} | {row['n']} | {row['device']} | {row['threads']} "
+            f"| {row['precision']} | {row['digits']} | {build} | {row['train_ms']:.3f} "
+            f"| {row['test_ms']:.3f} | {ratio} | {row['spikes']:.1f} | {row['slots']:.2f} |")
+    lines.append("")
+    lines.append("| N | reference script, ms per training digit |")
+    lines.append("|---:|---:|")
+    for n, seconds in sorted(references.items()):
+        lines.append(f"| {n} | {'-' if seconds is None else f'{seconds * 1e3:.2f}'} |")
     return "\n".join(lines)
 
 
-def cpu_model():
-    try:
-        output = subprocess.run(
-            ["lscpu"], capture_output=True, text=True, check=True
-        ).stdout
-        match = re.search(r"^Model name:\s*(.+)$", output, re.MULTILINE)
-        if match:
-            return match.group(1).strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
+def profiles(rows):
+    lines = []
+    for row in rows:
+        if row["profile"]:
+            lines.append(f"Profile, {row['variant']} N = {row['n']}, {row['device']} "
+                         f"(ms per training digit, top 12 code objects):")
+            lines.append("")
+            lines.append("| code object | ms/digit |")
+            lines.append("|---|---:|")
+            lines += [f"| {name} | {value:.3f} |" for name, value in row["profile"][:12]]
+            lines.append("")
+    return "\n".join(lines)
 
 
-def compiler_version():
-    try:
-        output = subprocess.run(
-            ["gcc", "--version"], capture_output=True, text=True, check=True
-        ).stdout
-        return output.splitlines()[0].strip()
-    except (OSError, subprocess.CalledProcessError, IndexError):
-        return "unknown compiler"
-
-
-def utc_now():
-    return datetime.datetime.now(datetime.timezone.utc)
-
-
-def environment_lines(command_line, clean_builds, started):
+def header(command_line, started):
     import brian2
 
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cpus = os.cpu_count()
-    date = f"{started:%Y-%m-%d %H:%M}–{utc_now():%H:%M} UTC"
-    return [
-        f"Machine: {cpu_model()}, nproc {cpus} ({platform.system()} {platform.release()}); "
-        f"{compiler_version()}.",
-        f"Date: {date} (start–end).",
-        f"Command: `{command_line}`",
-        "Build times: "
-        + (
-            "fresh builds (code generation + compilation)."
-            if clean_builds
-            else "build directories were reused where unchanged (then only re-checked)."
-        ),
-        f"Versions: brian2 {brian2.__version__}, numpy {np.__version__}, "
-        f"Python {platform.python_version()}.",
-    ]
+    from spikedyn_brian.provenance import code_version, machine
+
+    info = machine()
+    compiler = subprocess.run(["gcc", "--version"], capture_output=True, text=True)
+    return (f"Machine: {info['cpu_model']} ({info['cores']} cores; vector extensions: "
+            f"{info['vector_extensions']}); {compiler.stdout.splitlines()[0]}; "
+            f"brian2 {brian2.__version__}, numpy {np.__version__}.\n"
+            f"Date: {started:%Y-%m-%d %H:%M}–{datetime.datetime.now(datetime.timezone.utc):%H:%M}"
+            f" UTC. Commit: {code_version()}.\n"
+            f"Command: `{command_line}`")
 
 
 def write_block(path, block):
     path = Path(path)
-    if path.exists():
-        text = path.read_text()
-    else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        text = DEFAULT_HEADER
+    text = path.read_text() if path.exists() else "# Engine performance\n"
     replacement = f"{BEGIN_MARKER}\n{block}\n{END_MARKER}"
     begin, end = text.find(BEGIN_MARKER), text.find(END_MARKER)
     if begin >= 0 and end > begin:
         text = text[:begin] + replacement + text[end + len(END_MARKER):]
     else:
-        if begin >= 0 or end >= 0:
-            log(f"{path}: the markers are incomplete or out of order; appending a new block")
         text = text.rstrip("\n") + "\n\n" + replacement + "\n"
     path.write_text(text)
 
 
 def main(argv=None):
     arguments = parse_arguments(argv)
-    started = utc_now()
-    command_line = shlex.join(
-        [sys.executable, *(sys.argv if argv is None else ["engine_speed.py", *argv])]
-    )
+    started = datetime.datetime.now(datetime.timezone.utc)
+    command_line = shlex.join(["python", "benchmarks/engine_speed.py",
+                               *(sys.argv[1:] if argv is None else argv)])
+    temporary = None
+    if arguments.build_dir is None:
+        temporary = tempfile.TemporaryDirectory(prefix="engine-speed-")
+        arguments.build_dir = temporary.name
     from spikedyn_brian.data import load_embedded
+    from spikedyn_brian.provenance import machine
 
-    if arguments.clean_builds and Path(arguments.build_dir).exists():
-        log(f"deleting {arguments.build_dir} (--clean-builds)")
-        shutil.rmtree(arguments.build_dir)
-
-    train_digits = load_embedded("train")
-    test_digits = load_embedded("test")
-    rows = []
-    for variant in arguments.variants:
-        for n_neurons in arguments.neurons:
+    info = machine()
+    log(f"CPU: {info['cpu_model']}; vector extensions: {info['vector_extensions']}")
+    digits = (load_embedded("train"), load_embedded("test"))
+    rows, references = [], {}
+    for n in arguments.neurons:
+        references[n] = reference_seconds(arguments, n, digits)
+        for variant in arguments.variants:
             for device in arguments.devices:
-                rows.append(
-                    measure(variant, n_neurons, device, arguments, train_digits, test_digits)
-                )
-                # Show progress as it comes: the whole run takes minutes.
-                log(markdown_table(rows[-1:]).splitlines()[-1])
-    table = markdown_table(rows)
-    environment = environment_lines(command_line, arguments.clean_builds, started)
-    block = table + "\n\n" + "\n".join(environment)
-    print(block)
+                rows.append(measure(variant, n, device, arguments, digits,
+                                    profile=n in arguments.profile))
+                if device != "cpp_dense":
+                    continue
+                if n >= arguments.threads_from:
+                    for threads in arguments.threads:
+                        rows.append(measure(variant, n, device, arguments, digits, threads))
+                for precision in arguments.precision:
+                    rows.append(measure(variant, n, device, arguments, digits,
+                                        precision=precision))
+    block = [header(command_line, started), "", table(rows, references), "", profiles(rows)]
+    if arguments.precision:
+        accuracy = accuracy_check(arguments, digits)
+        block.append(f"Accuracy, Diehl & Cook N = 400, {arguments.accuracy_samples} training "
+                     f"digits, 1,000 labelling, 1,000 test digits (embedded), cpp_dense: double "
+                     f"{accuracy['double']:.4f}, single {accuracy['single']:.4f}.")
+    text = "\n".join(block).rstrip() + "\n"
+    print(text)
     if arguments.write:
-        write_block(arguments.write, block)
-        log(f"wrote the table to {arguments.write}")
+        write_block(arguments.write, text.rstrip())
+        log(f"wrote the results to {arguments.write}")
+    if temporary is not None:
+        temporary.cleanup()
 
 
 if __name__ == "__main__":

@@ -102,6 +102,9 @@ def _add_static_mnist(subparsers):
     parser.add_argument("--chunk-samples", type=_positive_int, metavar="C",
                         help="most digits of one compiled run, the checkpoint granularity "
                              f"(default {d['device.chunk_samples']})")
+    parser.add_argument("--tuned", metavar="TRIALS.nc",
+                        help="the network of the best trial of a `spikedyn run tune` table "
+                             "(other options still override it)")
     parser.add_argument("--overwrite", action="store_true", default=None,
                         help="replace a results file that exists")
     parser.add_argument("--out", metavar="FILE.nc", help="results file (netCDF)")
@@ -120,6 +123,15 @@ def _overrides(args, table):
             overrides[section][key] = value
     if args.no_progress:
         overrides["output"]["progress"] = False
+    if getattr(args, "tuned", None):
+        from spikedyn_brian.config import merge
+        from spikedyn_brian.protocols.tuning import best_overrides
+
+        try:
+            tuned = best_overrides(args.tuned)
+        except (OSError, ValueError) as error:
+            raise ConfigError(f"--tuned {args.tuned}: {error}") from None
+        overrides["network"] = merge(tuned, overrides["network"])
     return overrides
 
 
@@ -211,6 +223,9 @@ def _add_dynamic_digits(subparsers):
     parser.add_argument("--chunk-samples", type=_positive_int, metavar="C",
                         help="most digits of one compiled run, the checkpoint granularity "
                              f"(default {d['device.chunk_samples']})")
+    parser.add_argument("--tuned", metavar="TRIALS.nc",
+                        help="the network of the best trial of a `spikedyn run tune` table "
+                             "(other options still override it)")
     parser.add_argument("--overwrite", action="store_true", default=None,
                         help="replace a results file that exists")
     parser.add_argument("--out", metavar="FILE.nc", help="results file (netCDF)")
@@ -269,6 +284,7 @@ def _add_comparison(subparsers):
     parser.add_argument("--control", action="store_true", default=None,
                         help="non-dynamic control: the same digits shuffled across tasks")
     parser.add_argument("--data-dir", metavar="DIR", help="directory with the MNIST IDX files")
+    parser.add_argument("--device", choices=DEVICES, help="simulation device of every run")
     parser.add_argument("--tuned", nargs="+", metavar="FAMILY=FILE.nc",
                         help="trial tables of `spikedyn run tune` (families diehl-cook, asp, "
                              "spikedyn); without one a family runs with default parameters")
@@ -290,6 +306,7 @@ def _run_comparison(args):
                                 ("stream", "test_per_class", args.test_per_class),
                                 ("stream", "control", args.control),
                                 ("stream", "data_dir", args.data_dir),
+                                ("device", "name", args.device),
                                 ("device", "build_dir", args.build_dir)):
         if value is not None:
             base.setdefault(section, {})[key] = value

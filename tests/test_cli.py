@@ -363,3 +363,24 @@ def test_help_shows_defaults_and_explains_the_variants(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "(default 400)" in text and "(default spikedyn)" in text
     assert "asp: ASP (Panda et al. 2018" in text
+
+
+def test_tuned_option_takes_the_best_trial_and_options_still_override(tmp_path):
+    import numpy as np
+    import xarray
+
+    from spikedyn_brian.analysis.storage import write_dataset
+
+    table = xarray.Dataset({
+        "objective": ("trial", [0.5, 0.7]),
+        "param.plasticity.nu_post": ("trial", [0.01, 0.02]),
+    }, coords={"trial": [0, 1]}, attrs={"variant": "asp"})
+    write_dataset(table, tmp_path / "tune.nc")
+    args = build_parser().parse_args(["run", "static-mnist", "--tuned", str(tmp_path / "tune.nc"),
+                                      "--neurons", "7"])
+    experiment = load_experiment(DEFAULT_CONFIG, cli._static_mnist_overrides(args))
+    assert experiment.network.variant == "asp"
+    assert experiment.network.plasticity.nu_post == 0.02
+    assert experiment.network.n_neurons == 7
+    assert cli.main(["run", "static-mnist", "--tuned", str(tmp_path / "missing.nc")]) == 2
+    assert np.isfinite(table.objective).all()
