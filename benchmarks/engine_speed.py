@@ -74,7 +74,9 @@ def parse_arguments(argv=None):
     parser.add_argument("--precision", nargs="+", default=[], choices=["single"],
                         help="also measure the dense rows in this precision")
     parser.add_argument("--accuracy-samples", type=int, default=2000,
-                        help="training digits of the double/single accuracy check (N = 400)")
+                        help="training digits of the double/single accuracy check")
+    parser.add_argument("--accuracy-neurons", type=int, default=400,
+                        help="N of the double/single accuracy check")
     parser.add_argument("--profile", nargs="*", type=int, default=[],
                         help="N at which to print Brian2's per-code-object profile")
     parser.add_argument("--reference", default=str(DEFAULT_REFERENCE),
@@ -165,7 +167,8 @@ def accuracy_check(arguments, digits):
     label_set = train_digits.subset(order[:1000])
     results = {}
     for precision in ("double", "single"):
-        engine = Engine(network_parameters("diehl-cook", 400, precision=precision), "cpp_dense",
+        engine = Engine(network_parameters("diehl-cook", arguments.accuracy_neurons,
+                                           precision=precision), "cpp_dense",
                         build_root=arguments.build_dir, chunk_samples=1000)
         phases = PhaseRunner(engine, None, False)
         learned = evaluation.train(phases, "train", train, engine.initial_state(seeds.weights),
@@ -273,7 +276,8 @@ def main(argv=None):
     block = [header(command_line, started), "", table(rows, references), "", profiles(rows)]
     if arguments.precision:
         accuracy = accuracy_check(arguments, digits)
-        block.append(f"Accuracy, Diehl & Cook N = 400, {arguments.accuracy_samples} training "
+        block.append(f"Accuracy, Diehl & Cook N = {arguments.accuracy_neurons}, "
+                     f"{arguments.accuracy_samples} training "
                      f"digits, 1,000 labelling, 1,000 test digits (embedded), cpp_dense: double "
                      f"{accuracy['double']:.4f}, single {accuracy['single']:.4f}.")
     text = "\n".join(block).rstrip() + "\n"

@@ -102,6 +102,9 @@ CUDA_STOP_CHECK_SECONDS = 0.05
 MAXIMUM_RUN_DURATION = 1e6 * second
 
 
+#: Compiler output of a build, in its build directory.
+MAKE_LOG = "make.log"
+
 #: Wall-clock seconds between two position reports of a compiled run (the
 #: program prints the sample it is at; the engine moves the progress bar).
 PROGRESS_SECONDS = 1.0
@@ -126,6 +129,8 @@ _DEVICE_PREFERENCES = (
     "codegen.cpp.runtime_library_dirs",
     "codegen.cpp.extra_compile_args_gcc",
     "devices.cpp_standalone.openmp_threads",
+    "devices.cpp_standalone.extra_make_args_unix",
+    "logging.std_redirection_to_file",
 )
 _PREFERENCES_BEFORE = {name: copy.deepcopy(brian2.prefs[name]) for name in _DEVICE_PREFERENCES}
 
@@ -148,6 +153,12 @@ def activate_device(name, directory=None, **options):
     # signal too) instead of Brian2's "stop at the end of this time step",
     # which would let a checkpointed run carry on.
     brian2.prefs.core.stop_on_keyboard_interrupt = False
+    # The compiler's output goes to the build's make.log (shown when a build
+    # fails), not to the terminal or to temporary files Brian2 would leave
+    # behind in /tmp.
+    brian2.prefs.logging.std_redirection_to_file = False
+    brian2.prefs.devices.cpp_standalone.extra_make_args_unix = [
+        *brian2.prefs.devices.cpp_standalone.extra_make_args_unix, f">{MAKE_LOG}", "2>&1"]
     if name == "runtime":
         brian2.set_device("runtime")
     else:
@@ -437,8 +448,7 @@ class CppStandaloneBackend(Backend):
         report = (f'std::cout << "{POSITION_PREFIX} " << brian::{position}[0] << std::endl;')
         net.network.run(MAXIMUM_RUN_DURATION, namespace={}, profile=self.engine.profile,
                         report=report, report_period=PROGRESS_SECONDS * second)
-        self.device.build(directory=str(self.build_directory), compile=compile, run=False,
-                          with_output=False)
+        _compile(self.device, self.build_directory, compile)
         return net
 
     def run_chunk(self, images, state, plastic, seed, first, on_position=None):
@@ -578,8 +588,7 @@ class CudaBackend(CppStandaloneBackend):
         net.network.run(self.engine.run_duration(self.engine.chunk_samples), namespace={},
                         profile=self.engine.profile, report=self._stop_check(net),
                         report_period=CUDA_STOP_CHECK_SECONDS * second)
-        self.device.build(directory=str(self.build_directory), compile=compile, run=False,
-                          with_output=False)
+        _compile(self.device, self.build_directory, compile)
         return net
 
     def _stop_check(self, net):
@@ -696,6 +705,17 @@ class GennBackend(Backend):
     def idle_slot_hint(self):
         return (f" (the fixed slot budget of a genn run; give the Engine a larger "
                 f"slots_per_sample, e.g. {2 * self.engine.slots_per_sample:g})")
+
+
+def _compile(device, directory, compile):
+    """Write (and compile) the project; a failed compilation names its log."""
+    try:
+        device.build(directory=str(directory), compile=compile, run=False, with_output=False)
+    except RuntimeError as error:
+        log = Path(directory) / MAKE_LOG
+        tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+        raise DeviceError(f"{error} The compiler's output is in '{log}'; its end:\n{tail}"
+                          ) from None
 
 
 def _remove_dead_runs(build_directory):

@@ -27,7 +27,9 @@
     {% if dense.direction == 'pre' %}
     // Rows: every target of a spiking source, split into one block of
     // targets per thread (each thread owns its targets: no write conflicts).
-    {% if dense.parallel %}{{ openmp_pragma('parallel') }}{% endif %}
+    {% if dense.parallel %}
+    {{ openmp_pragma('parallel') }}
+    {% endif %}
     {
         size_t _dense_j_begin = 0, _dense_j_end = {{dense.n_post}};
         {% if dense.parallel %}
@@ -56,7 +58,9 @@
     {% else %}
     // Columns: every source of a spiking target (strided), split into one
     // block of sources per thread.
-    {% if dense.parallel %}{{ openmp_pragma('parallel') }}{% endif %}
+    {% if dense.parallel %}
+    {{ openmp_pragma('parallel') }}
+    {% endif %}
     {
         size_t _dense_i_begin = 0, _dense_i_end = {{dense.n_pre}};
         {% if dense.parallel %}
