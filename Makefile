@@ -1,6 +1,9 @@
 # Two commands on a fresh machine (each creates the virtual environment it needs):
 #   make demo   train a 400-neuron Diehl & Cook network on the embedded MNIST digits and test it
-#   make test   run the test suite
+#   make test   run the default test suite (without the tests marked slow)
+# On request:
+#   make test-slow   the long end-to-end tests (marker slow)
+#   make genn-venv   the Python 3.11 environment of the GeNN device (about 800 MB)
 VENV ?= .venv
 GENN_VENV ?= .venv-genn
 PYTHON ?=
@@ -8,7 +11,7 @@ PYTHON311 ?= $(shell command -v python3.11 || ls $$HOME/.pyenv/versions/3.11*/bi
 PYTHON312 := $(shell PYTHON="$(PYTHON)" scripts/find_python312.sh)
 DEMO_OUT ?= results/static_mnist_diehl_cook_400.nc
 
-.PHONY: demo test venv genn-venv clean-venv
+.PHONY: demo test test-slow venv genn-venv clean-venv
 
 venv: $(VENV)/.installed
 
@@ -34,11 +37,13 @@ demo: venv
 		--train-samples 4000 --test-samples 1000 --device cpp_standalone --seed 0 \
 		--out $(DEMO_OUT)
 
-# The genn environment is built when Python 3.11 is there (pip only, about a
-# minute); without it the genn tests are skipped with the reason.
+# The genn tests run where `make genn-venv` built .venv-genn (and GENN_PATH
+# names a GeNN build); otherwise they are skipped with the reason.
 test: venv
-	@$(MAKE) --no-print-directory genn-venv || echo "no genn environment: genn tests will be skipped"
 	$(VENV)/bin/python -m pytest
+
+test-slow: venv
+	$(VENV)/bin/python -m pytest -m slow
 
 clean-venv:
 	rm -rf $(VENV) $(GENN_VENV)
