@@ -339,17 +339,21 @@ def poisson_input(network, formulation=STANDARD):
     # Clipped to 1e9 steps (beyond any run): Brian2's runtime casts ceil() to a
     # 32-bit integer, and a silent pixel (hazard 0) would overflow it.
     draw_steps = "ceil(clip(-log(1 - rand()) / (hazard + 1e-30), 0, 1e9))"
+    # A spike drawn after the presentation window is put off beyond any run
+    # (the next slot draws afresh): the threshold then needs no look at the
+    # window, a test the compiler vectorises.
+    past_window = "next_spike += int(next_spike - slot_start >= presentation - 0.5*dt) * 1e9*second"
     slot_code = (
         "hazard = -log(1 - clip(stimulus(sample*second, i) / rate_divisor * intensity"
         " * Hz * dt, 0, 0.999))\n"
-        f"next_spike = t + dt*({draw_steps} - 1)"
+        f"next_spike = t + dt*({draw_steps} - 1)\n" + past_window
     )
-    spike_code = f"next_spike = t + dt*{draw_steps}"
+    spike_code = f"next_spike = t + dt*{draw_steps}\n" + past_window
     if not formulation.synaptic_traces:
         spike_code = "pre = 1\n" + spike_code
     return ModelDescription(
         equations=equations,
-        threshold="t >= next_spike - 0.5*dt and t - slot_start < presentation - 0.5*dt",
+        threshold="t >= next_spike - 0.5*dt",
         namespace={
             "tau_pre": plasticity.tau_pre_ms * ms,
             "rate_divisor": inputs.rate_divisor,
@@ -390,6 +394,7 @@ def presentation_controller(network, formulation=STANDARD):
         "normalise_now : 1\n"
         "stopped : integer\n"
         "random_seed : integer\n"
+        "reported : integer\n"
         "input_spike_total : integer\n"
         "inhibitory_spike_total : integer\n"
     )
@@ -407,6 +412,10 @@ def presentation_controller(network, formulation=STANDARD):
         "started = 1\n"
         "normalise_now = plastic*int(index < n_stream)\n"
     )
+    if formulation.progress_reports:
+        # ``report_position`` (a Brian2 Function added by the engine) prints
+        # the position at most once per second of wall-clock time.
+        slot_code += "reported = report_position(index)\n"
     if end_of_stream == "stop":
         slot_code += "stopped = stop_at(int(index >= n_stream) + runaway)"
     else:

@@ -42,6 +42,10 @@ class Formulation:
     atomic_column_sums : bool
         The synapses' per-slot code runs in parallel and needs atomic column
         sums (CUDA).
+    progress_reports : bool
+        The controller prints the sample it is at (at most once per second of
+        wall-clock time) for the engine's progress bar; where its code runs on
+        the host (not on a GPU).
     """
 
     end_of_stream: str = "stop"
@@ -50,6 +54,7 @@ class Formulation:
     single_clock: bool = False
     slot_operation_suffix: str = ""
     atomic_column_sums: bool = False
+    progress_reports: bool = True
 
     def __post_init__(self):
         if self.end_of_stream not in END_OF_STREAM_MODES:
@@ -69,6 +74,7 @@ class Formulation:
 STANDARD = Formulation()
 #: brian2genn: no linked variables, one clock, traces on the synapses, a fixed duration.
 GENN = Formulation(end_of_stream="idle", linked_variables=False, synaptic_traces=True,
-                   single_clock=True, slot_operation_suffix="_run_regularly")
+                   single_clock=True, slot_operation_suffix="_run_regularly",
+                   progress_reports=False)
 #: brian2cuda: a fixed duration (no stop function), atomic column sums.
-CUDA = Formulation(end_of_stream="idle", atomic_column_sums=True)
+CUDA = Formulation(end_of_stream="idle", atomic_column_sums=True, progress_reports=False)

@@ -27,7 +27,7 @@ from spikedyn_brian.models import equations as model_equations
 from spikedyn_brian.models.formulation import STANDARD
 from spikedyn_brian.state import LearnedState
 
-__all__ = ["SpikingNetwork", "build_network", "stop_at"]
+__all__ = ["SpikingNetwork", "build_network", "stop_at", "report_position", "POSITION_PREFIX"]
 
 
 def _stop_at_numpy(condition):
@@ -59,6 +59,45 @@ stop_at.implementations.add_implementation(
         return condition;
     }
     """,
+)
+
+
+def _report_position_numpy(index):
+    return np.asarray(index, dtype=np.int32)
+
+
+#: Prefix of the position lines ``report_position`` prints.
+POSITION_PREFIX = "spikedyn-position"
+
+#: ``report_position(index)``: prints ``spikedyn-position <index>`` to the
+#: program's standard output, at most once per second of wall-clock time
+#: (the engine reads it while a compiled run goes on, for its progress bar);
+#: returns ``index``. Does nothing in runtime mode.
+report_position = Function(
+    _report_position_numpy,
+    arg_units=[1],
+    return_unit=1,
+    arg_types=["integer"],
+    return_type="integer",
+    stateless=False,
+    auto_vectorise=False,
+)
+report_position.implementations.add_implementation(
+    "cpp",
+    f"""
+    int report_position(int index)
+    {{
+        static std::chrono::steady_clock::time_point last;
+        const std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now();
+        if (now - last >= std::chrono::seconds(1))
+        {{
+            last = now;
+            std::cout << "{POSITION_PREFIX} " << index << std::endl;
+        }}
+        return index;
+    }}
+    """,
+    compiler_kwds={"headers": ["<chrono>", "<iostream>"]},
 )
 
 
@@ -145,6 +184,8 @@ class SpikingNetwork:
         namespace = dict(model.namespace)
         if self.formulation.end_of_stream == "stop":
             namespace["stop_at"] = stop_at
+        if self.formulation.progress_reports:
+            namespace["report_position"] = report_position
         self.controller = NeuronGroup(1, model.equations, namespace=namespace,
                                       name="controller", **self._clock)
         code, _ = model.events["slot"]

@@ -46,7 +46,7 @@ from spikedyn_brian.devices.errors import DeviceError
 from spikedyn_brian.models.equations import presentation_slot, runaway_spikes
 from spikedyn_brian.models.formulation import CUDA, GENN, STANDARD
 from spikedyn_brian.models.parameters import as_dict
-from spikedyn_brian.network import build_network
+from spikedyn_brian.network import POSITION_PREFIX, build_network
 from spikedyn_brian.seeds import chunk_seed
 from spikedyn_brian.state import StreamResult
 
@@ -105,8 +105,7 @@ MAXIMUM_RUN_DURATION = 1e6 * second
 #: Compiler output of a build, in its build directory.
 MAKE_LOG = "make.log"
 
-#: Wall-clock seconds between two position reports of a compiled run (the
-#: program prints the sample it is at; the engine moves the progress bar).
+#: Wall-clock seconds between two looks at a compiled run's position reports.
 PROGRESS_SECONDS = 1.0
 
 
@@ -442,12 +441,10 @@ class CppStandaloneBackend(Backend):
                             formulation=self.formulation)
         self.device.apply_run_args()
         self.device.insert_code("main", self._seed_code(net))
-        # The program prints the sample it is at every PROGRESS_SECONDS of
-        # wall-clock time (the engine reads it while the run goes on).
-        position = self.device.get_array_name(net.controller.variables["index"])
-        report = (f'std::cout << "{POSITION_PREFIX} " << brian::{position}[0] << std::endl;')
-        net.network.run(MAXIMUM_RUN_DURATION, namespace={}, profile=self.engine.profile,
-                        report=report, report_period=PROGRESS_SECONDS * second)
+        # No Brian2 report function: its loop would look at the clock before
+        # every code object of every step; the controller reports instead
+        # (`spikedyn_brian.network.report_position`).
+        net.network.run(MAXIMUM_RUN_DURATION, namespace={}, profile=self.engine.profile)
         _compile(self.device, self.build_directory, compile)
         return net
 
@@ -461,17 +458,19 @@ class CppStandaloneBackend(Backend):
         # This engine's own link to the binary: a process that rebuilds the
         # shared build (and relinks ./main) never replaces a running binary.
         # The program dies with this process (parent-death signal).
-        brian2.prefs.devices.cpp_standalone.run_cmd_unix = _with_parent_death_signal(
-            [f"./{self._private_binary().name}"])
+        command = _with_parent_death_signal([f"./{self._private_binary().name}"])
         watcher = _PositionWatcher(self.build_directory / self.results_directory / "stdout.txt",
                                    on_position)
         start = time.perf_counter()
+        default_command = brian2.prefs.devices.cpp_standalone.run_cmd_unix
         try:
+            brian2.prefs.devices.cpp_standalone.run_cmd_unix = command
             with watcher:
                 self.device.run(directory=str(self.build_directory),
                                 results_directory=self.results_directory, with_output=False,
                                 run_args=run_args)
         finally:
+            brian2.prefs.devices.cpp_standalone.run_cmd_unix = default_command
             # Brian2 writes one static array file (and a lock file) per
             # distinct run_args value: remove them so that repeated runs do
             # not fill the disk.
@@ -744,10 +743,6 @@ def _remove_dead_runs(build_directory):
             pass  # alive, another user's
 
 
-#: Prefix of the position lines a compiled program prints.
-POSITION_PREFIX = "spikedyn-position"
-
-
 def _with_parent_death_signal(command):
     """``command`` run so that it dies with its parent (``setpriv --pdeathsig KILL``).
 
@@ -760,8 +755,9 @@ def _with_parent_death_signal(command):
 class _PositionWatcher:
     """Reads a compiled run's position reports while it runs (a thread).
 
-    The program prints ``spikedyn-position <sample>`` to its stdout file every
-    `PROGRESS_SECONDS`; ``on_position(sample)`` is called with the latest.
+    The program prints ``spikedyn-position <sample>`` to its stdout file at
+    most once per second (`spikedyn_brian.network.report_position`);
+    ``on_position(sample)`` is called with the latest.
     """
 
     def __init__(self, path, on_position):
