@@ -136,6 +136,7 @@ def run(experiment, engine=None):
         dataset = _to_dataset(experiment, engine, tasks, streams, train_set, evaluation_set,
                               test_indices, test_labels, records, seeds,
                               time.perf_counter() - started)
+        dataset.attrs["warnings"] = phases.warnings
         write_dataset(dataset, output.path)
         if phases.checkpoint is not None:
             phases.checkpoint.remove()

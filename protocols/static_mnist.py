@@ -115,7 +115,8 @@ def run(experiment, engine=None):
             experiment, engine, train, order, train_set, evaluation_set, scores,
             assign_indices, per_epoch, total_seconds, test_indices,
             provenance.attributes(seeds=seeds.as_dict(phase_names),
-                                  data={"train": train_set, "evaluation": test_set}),
+                                  data={"train": train_set, "evaluation": test_set},
+                                  warnings=phases.warnings),
         )
         write_dataset(dataset, output.path)
         if phases.checkpoint is not None:

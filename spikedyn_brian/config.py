@@ -358,6 +358,7 @@ def _fraction(meaning):
 #: inputs.minimum_spikes                    integer in [0, 1e9]
 #: inputs.presentation_ms, rest_ms          (0, 1e5] ms
 #: inputs.dt_ms                             [0.001, 1] ms and < presentation_ms
+#: inputs.runaway_spikes_per_neuron         (0, 1e6]
 #: spikedyn.w_lateral                       [0, 1e4]
 #: spikedyn.consolidation_spikes            (0, 1e9]
 #: spikedyn.activity_tau_presentations      (0, 1e12]
@@ -468,6 +469,10 @@ NETWORK_BOUNDS = {
                                                  "more presentation of the sample: an "
                                                  "unbounded cap repeats a silent digit for "
                                                  "hours"),
+    "inputs.runaway_spikes_per_neuron": _positive(
+        "the excitatory spikes per neuron in one presentation above which the run stops as "
+        "a runaway integration", 1e6,
+        reason="0 would stop every run at its first spike"),
     "inputs.presentation_ms": _positive("the duration of one presentation", 1e5, "ms"),
     "inputs.rest_ms": _positive("the rest between two presentations", 1e5, "ms"),
     "inputs.dt_ms": Bound(0.001, 1.0, "the simulation time step", "ms",

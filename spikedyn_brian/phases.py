@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,8 @@ class PhaseRunner:
         self.engine = engine
         self.checkpoint = checkpoint
         self.progress = progress
+        #: Messages about phases in which the network hardly answered.
+        self.warnings = []
         self.stored = checkpoint.load() if checkpoint is not None else {}
 
     def _save(self):
@@ -102,7 +105,23 @@ class PhaseRunner:
         result = concatenate_results(partial)
         self._store(name, result, done=True)
         self._save()
+        self._check_activity(name, result)
         return result
+
+    def _check_activity(self, name, result):
+        """Note a phase in which the network never answered (results' ``warnings``)."""
+        silent = result.spike_counts.sum(axis=1) == 0
+        if silent.all():
+            message = (f"phase '{name}': the network was silent for all {len(silent)} digits "
+                       "(no excitatory spike in any accepted presentation, even at the "
+                       "highest intensity)")
+        elif silent.mean() > 0.5:
+            message = (f"phase '{name}': the network was silent for {int(silent.sum())} of "
+                       f"{len(silent)} digits (first: stream position {int(np.argmax(silent))})")
+        else:
+            return
+        self.warnings.append(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
 def concatenate_results(parts):

@@ -170,3 +170,18 @@ def test_bad_inputs_are_rejected_with_clear_errors(build_root):
         engine.run_stream(np.zeros((0, 784)), engine.initial_state(0), True, 0)
     with pytest.raises(ValueError, match="variant 'loihi' is unknown"):
         network_parameters("loihi", 3)
+
+
+def test_a_silent_phase_is_reported(tmp_path):
+    """A network that never answers during a phase: a warning naming the phase,
+    kept by the PhaseRunner for the results file."""
+    from spikedyn_brian.phases import PhaseRunner
+
+    parameters = network_parameters("diehl-cook", 3)
+    parameters.inputs.maximum_intensity = 3.0  # give up after two presentations
+    engine = Engine(parameters, "runtime")
+    phases = PhaseRunner(engine, None, False)
+    silent = LearnedState(np.zeros(784 * 3), np.full(3, 0.02))
+    with pytest.warns(RuntimeWarning, match="phase 'quiet': the network was silent for all 2"):
+        phases.run("quiet", _images(2), silent, plastic=False, seed=1, description="quiet")
+    assert len(phases.warnings) == 1 and "quiet" in phases.warnings[0]
