@@ -34,7 +34,7 @@ $(GENN_VENV)/.installed: setup.py
 
 demo: venv
 	$(VENV)/bin/spikedyn run static-mnist --network diehl-cook --neurons 400 \
-		--train-samples 4000 --test-samples 1000 --device cpp_standalone --seed 0 \
+		--train-samples 4000 --test-samples 1000 --device cpp_dense --seed 0 --overwrite \
 		--out $(DEMO_OUT)
 
 # The genn tests run where `make genn-venv` built .venv-genn (and GENN_PATH

@@ -38,7 +38,7 @@ PROTOCOL_ARGUMENTS = {
     "static-mnist": ["--network", "diehl-cook", "--neurons", "30", "--train-samples", "300",
                      "--epochs", "2", "--test-samples", "100", "--assignment-samples", "100"],
     "dynamic-digits": ["--network", "spikedyn", "--neurons", "30", "--task-order", "0", "1", "2",
-                       "--samples-per-task", "150", "--probe-per-class", "10",
+                       "--samples-per-task", "400", "--probe-per-class", "10",
                        "--test-per-class", "20"],
 }
 
@@ -107,7 +107,8 @@ def main(argv=None):
             time.sleep(rng.uniform(0.0, 0.5) * duration / 4)
             moment = time.time() - launched
             if process.poll() is not None:
-                print(f"kill {kill + 1}: the run had finished")
+                failures.append(f"kill {kill + 1}: the run had finished before it; only "
+                                f"{kill} kill(s) hit the run (make the run longer)")
                 break
             process.send_signal(signal.SIGKILL)
             process.wait()

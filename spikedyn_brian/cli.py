@@ -416,11 +416,13 @@ def build_parser():
             "(continual) digit learning. Results are xarray Datasets in netCDF."
         ),
         epilog=(
-            "example:\n"
-            "  spikedyn run static-mnist --network {diehl-cook,spikedyn} --neurons N \\\n"
-            "      --train-samples K --test-samples M --device {runtime,cpp_standalone} \\\n"
-            "      --seed S [--data-dir DIR] --out FILE.nc\n"
+            "examples:\n"
+            "  spikedyn run static-mnist --network {diehl-cook,asp,spikedyn} --neurons N \\\n"
+            "      --train-samples K --test-samples M \\\n"
+            "      --device {runtime,cpp_standalone,cpp_dense} --seed S [--data-dir DIR] \\\n"
+            "      --out FILE.nc\n"
             "'spikedyn run static-mnist --help' lists every option.\n"
+            "  spikedyn run dynamic-digits | continual-comparison | tune | model-search\n"
             "  spikedyn codegen --device {cpp_standalone,genn,cuda} --network NET \\\n"
             "      --neurons N --out DIR   (generated project, not compiled)"
         ),
