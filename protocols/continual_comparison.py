@@ -31,7 +31,7 @@ import xarray
 from spikedyn_brian import provenance
 from spikedyn_brian.analysis.storage import read_dataset, write_dataset
 from spikedyn_brian.cluster import dask_client, import_brian2_in_worker
-from spikedyn_brian.config import ContinualExperiment, load_experiment, merge
+from spikedyn_brian.config import ConfigError, ContinualExperiment, load_experiment, merge
 
 __all__ = ["VARIANTS", "BASELINES", "ComparisonPlan", "run", "merge_runs", "seed_statistics",
            "paired_differences"]
@@ -149,9 +149,30 @@ def _run_one(experiment):
 
     path = Path(experiment.output.path)
     if path.exists():
+        _check_reusable(path, experiment)
         return str(path), None
     dynamic_digits.run(experiment)
     return str(path), os.getpid()
+
+
+def _results_configuration(configuration):
+    """A run's configuration without what changes where things go, not what is computed."""
+    configuration = copy.deepcopy(configuration)
+    configuration.pop("output", None)
+    configuration.get("device", {}).pop("build_dir", None)
+    return configuration
+
+
+def _check_reusable(path, experiment):
+    """Raise `ConfigError` when the finished per-run file ``path`` ran another configuration."""
+    with xarray.open_dataset(path) as stored:
+        stored_configuration = json.loads(stored.attrs.get("config", "{}"))
+    if (_results_configuration(stored_configuration)
+            != _results_configuration(json.loads(experiment.to_json()))):
+        raise ConfigError(
+            f"'{path}' holds a finished run of another configuration (a comparison with "
+            f"other settings wrote it); give this comparison another --out, or remove "
+            f"'{path.parent}' to run every pair again")
 
 
 def run(plan, progress=None):

@@ -1,11 +1,13 @@
 """The continual comparison on a Dask LocalCluster, end to end (tiny networks)."""
 
+import copy
 import os
 
 import numpy as np
 import pytest
 import xarray
 
+from spikedyn_brian.config import ConfigError
 from spikedyn_brian.protocols import continual_comparison
 
 
@@ -43,6 +45,25 @@ def test_comparison_runs_every_pair_on_workers_and_merges(tmp_path):
     again = continual_comparison.run(plan, progress=False)
     assert again.attrs["worker_pids"] == [-1, -1]
     np.testing.assert_array_equal(again.accuracy.values, merged.accuracy.values)
+
+
+def test_a_per_run_file_of_another_configuration_is_not_reused(tmp_path):
+    plan = _plan(tmp_path)
+    experiment = plan.experiment("spikedyn", 5)
+    path = plan.run_path("spikedyn", 5)
+    path.parent.mkdir(parents=True)
+    other = copy.deepcopy(plan.base)
+    other["stream"]["samples_per_task"] = 7
+    stale = continual_comparison.ComparisonPlan(base=other, variants=["spikedyn"], seeds=[5],
+                                                output=plan.output).experiment("spikedyn", 5)
+    xarray.Dataset(attrs={"config": stale.to_json()}).to_netcdf(path)
+    with pytest.raises(ConfigError, match="another configuration.*another --out"):
+        continual_comparison._run_one(experiment)
+    # The same configuration, written elsewhere and with progress bars off, is reused.
+    same = plan.experiment("spikedyn", 5)
+    same.output.progress = not same.output.progress
+    xarray.Dataset(attrs={"config": same.to_json()}).to_netcdf(path)
+    assert continual_comparison._run_one(experiment) == (str(path), None)
 
 
 def test_seed_statistics_give_the_student_t_interval():
