@@ -109,7 +109,7 @@ class PhaseRunner:
         return result
 
     def _check_activity(self, name, result):
-        """Note a phase in which the network never answered (results' ``warnings``)."""
+        """Note a phase in which the network was silent or saturated (results' ``warnings``)."""
         silent = result.spike_counts.sum(axis=1) == 0
         if silent.all():
             message = (f"phase '{name}': the network was silent for all {len(silent)} digits "
@@ -118,10 +118,26 @@ class PhaseRunner:
         elif silent.mean() > 0.5:
             message = (f"phase '{name}': the network was silent for {int(silent.sum())} of "
                        f"{len(silent)} digits (first: stream position {int(np.argmax(silent))})")
+        elif (result.spike_counts.shape[1] >= SATURATION_MIN_NEURONS
+              and (result.spike_counts > 0).mean() > SATURATION_FRACTION):
+            answering = (result.spike_counts > 0).mean(axis=1)
+            message = (f"phase '{name}': the network was saturated: on average "
+                       f"{100 * answering.mean():.0f} % of its {result.spike_counts.shape[1]} "
+                       f"neurons answered each digit (winner-take-all lost; first digit "
+                       f"above {100 * SATURATION_FRACTION:.0f} %: stream position "
+                       f"{int(np.argmax(answering > SATURATION_FRACTION))}); check the "
+                       "inhibition and the input weights")
         else:
             return
         self.warnings.append(message)
         warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
+#: A phase counts as saturated when, over its digits, more than this fraction of
+#: the excitatory neurons answered each digit (a working winner-take-all layer
+#: answers with a few neurons), in layers of at least `SATURATION_MIN_NEURONS`.
+SATURATION_FRACTION = 0.5
+SATURATION_MIN_NEURONS = 20
 
 
 def concatenate_results(parts):

@@ -185,3 +185,24 @@ def test_a_silent_phase_is_reported(tmp_path):
     with pytest.warns(RuntimeWarning, match="phase 'quiet': the network was silent for all 2"):
         phases.run("quiet", _images(2), silent, plastic=False, seed=1, description="quiet")
     assert len(phases.warnings) == 1 and "quiet" in phases.warnings[0]
+
+
+def test_a_saturated_phase_is_reported():
+    """Without lateral inhibition and with strong weights every neuron answers
+    every digit: the phase is reported as saturated."""
+    from spikedyn_brian.phases import PhaseRunner
+
+    parameters = network_parameters("diehl-cook", 20)
+    parameters.plasticity.w_inh_to_exc = 0.0
+    engine = Engine(parameters, "runtime")
+    phases = PhaseRunner(engine, None, False)
+    strong = LearnedState(np.full(784 * 20, 0.05), np.full(20, 0.02))
+    with pytest.warns(RuntimeWarning, match=r"phase 'loud': the network was saturated: on "
+                                            r"average 100 % of its 20 neurons"):
+        phases.run("loud", _images(2), strong, plastic=False, seed=1, description="loud")
+    assert len(phases.warnings) == 1
+    # A working network (the same one with its inhibition) is not reported.
+    working = PhaseRunner(Engine(network_parameters("diehl-cook", 20), "runtime"), None, False)
+    working.run("fine", _images(2), working.engine.initial_state(0), plastic=False, seed=1,
+                description="fine")
+    assert working.warnings == []
