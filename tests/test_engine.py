@@ -125,9 +125,40 @@ def test_chunks_resume_exactly_and_leave_no_run_args_files(build_root):
     np.testing.assert_array_equal(whole.state.theta, second.state.theta)
     assert not np.array_equal(whole.state.weights, state.weights)
     static = Path(engine.build_directory) / "static_arrays"
-    leftovers = [p.name for p in static.iterdir() if p.name.startswith("init_")]
+    leftovers = [p.name for p in static.iterdir() if p.name.startswith(("init_", "results-"))]
     assert static.is_dir()
     assert leftovers == []
+
+
+@pytest.mark.standalone
+def test_engines_sharing_a_build_never_share_run_args_files(build_root):
+    """Brian2 names run_args files by their content in the build's shared
+    static_arrays/: two processes with equal arrays (every seed's initial θ)
+    shared one file, and the first to finish removed it while the other's
+    program still had to read it. Each engine now writes its own files."""
+    parameters = network_parameters("diehl-cook", 5)
+    names, results, directories = [], [], []
+    for _ in range(2):  # one engine after the other, as two processes would
+        engine = Engine(parameters, "cpp_standalone", build_root=build_root, chunk_samples=2)
+        directories.append(engine.build_directory)
+        state, backend = engine.initial_state(0), engine.backend
+        arguments, files = backend._private_run_args(
+            backend.network.run_args(state, True, 2, 7, np.zeros((3, 784))))
+        # Every array (θ, weights, stimulus) goes to a file named after the engine's run.
+        assert len(files) >= 3
+        for path in files:
+            assert path.name.startswith(backend.results_directory + "-init_") and path.is_file()
+            assert f"static_arrays/{path.name}" in " ".join(arguments)
+            path.unlink()
+        names.append({path.name for path in files})
+        results.append(engine.run_stream(_images(2), state, plastic=True, seed=5))
+        static = Path(engine.build_directory) / "static_arrays"
+        assert not [p.name for p in static.iterdir() if p.name.startswith(("init_", "results-"))]
+    assert directories[0] == directories[1]
+    # Equal arrays, yet no file name in common.
+    assert not names[0] & names[1]
+    np.testing.assert_array_equal(results[0].spike_counts, results[1].spike_counts)
+    np.testing.assert_array_equal(results[0].state.weights, results[1].state.weights)
 
 
 @pytest.mark.standalone

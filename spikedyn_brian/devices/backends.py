@@ -421,10 +421,8 @@ class CppStandaloneBackend(Backend):
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
         self.build_seconds = time.perf_counter() - start
-        # One spare stimulus row holds a per-engine nonce (never presented):
-        # Brian2 names run_args files by the MD5 of their content, so the
-        # nonce keeps processes sharing a build from sharing (and deleting)
-        # each other's stimulus files.
+        # One spare stimulus row holds a per-engine nonce (never presented);
+        # the nonce also names this engine's run files (`_private_run_args`).
         self.nonce = uuid.uuid4().int % 2**52
         self.results_directory = f"results-{os.getpid()}-{self.nonce:x}"
         return self.network
@@ -454,7 +452,8 @@ class CppStandaloneBackend(Backend):
         stimulus = np.zeros((self.engine.chunk_samples + 1, self.parameters.n_inputs))
         stimulus[:n] = images
         stimulus[-1, 0] = self.nonce
-        run_args = net.run_args(state, plastic, n, chunk_seed(seed, first), stimulus)
+        run_args, files = self._private_run_args(
+            net.run_args(state, plastic, n, chunk_seed(seed, first), stimulus))
         # This engine's own link to the binary: a process that rebuilds the
         # shared build (and relinks ./main) never replaces a running binary.
         # The program dies with this process (parent-death signal).
@@ -471,13 +470,8 @@ class CppStandaloneBackend(Backend):
                                 run_args=run_args)
         finally:
             brian2.prefs.devices.cpp_standalone.run_cmd_unix = default_command
-            # Brian2 writes one static array file (and a lock file) per
-            # distinct run_args value: remove them so that repeated runs do
-            # not fill the disk.
-            static = self.build_directory / "static_arrays"
-            for name in self.device.run_args_arrays:
-                for leftover in (static / name, static / f"{name}.lock"):
-                    leftover.unlink(missing_ok=True)
+            for path in files:
+                path.unlink(missing_ok=True)
         elapsed = time.perf_counter() - start
         # Brian2 remembers the shape of 2-D dynamic arrays (StateMonitor
         # records) from the previous run of the binary and then refuses a
@@ -487,6 +481,41 @@ class CppStandaloneBackend(Backend):
             if isinstance(size, tuple) and len(size) == 2:
                 variable.size = (0, size[1])
         return self.collect(n, elapsed, first)
+
+    def _private_run_args(self, run_args):
+        """``run_args`` as command-line values, array values in files of this engine only.
+
+        Brian2 names a run_args file by the MD5 of its content, in the build's
+        shared ``static_arrays/``: two processes running the same build with
+        equal arrays (the initial θ of every seed, say) would share the file,
+        and the first to finish and remove it would leave the other's program
+        reading nothing ("Error reading …", the variable silently kept at its
+        build-time value). Here every array goes to a file named after this
+        engine's results directory, removed after the run (and by
+        `_remove_dead_runs` when the process died).
+
+        Returns
+        -------
+        arguments : list of str
+            ``name=value`` arguments for ``device.run``.
+        files : list of Path
+            The array files written.
+        """
+        from brian2.input.timedarray import TimedArray
+
+        static = self.build_directory / "static_arrays"
+        arguments, files = [], []
+        for key, value in run_args.items():
+            prepare = (self.device._prepare_timed_array_run_arg if isinstance(key, TimedArray)
+                       else self.device._prepare_variableview_run_arg)
+            name, string_value, value_name, array = prepare(key, value)
+            if value_name:
+                private = f"{self.results_directory}-{value_name}"
+                files.append(static / private)
+                array.tofile(files[-1])
+                string_value = os.path.join("static_arrays", private)
+            arguments.append(f"{name}={string_value}")
+        return arguments, files
 
     def _private_binary(self):
         """A hard link (or copy) of the build's ``main`` for this engine's runs."""
@@ -718,17 +747,19 @@ def _compile(device, directory, compile):
 
 
 def _remove_dead_runs(build_directory):
-    """Remove the run files (results directory, private binary) of processes that died.
+    """Remove the run files (results directory, binary, run_args arrays) of dead processes.
 
     A run's files carry its process id (``results-<pid>-<nonce>``,
-    ``main-results-<pid>-<nonce>``); a process killed before it could close
-    its engine leaves them behind.
+    ``main-results-<pid>-<nonce>``, ``static_arrays/results-<pid>-<nonce>-*``);
+    a process killed before it could close its engine leaves them behind.
     """
-    for leftover in list(build_directory.glob("results-*-*")) + list(
-            build_directory.glob("main-results-*-*")):
+    for leftover in (list(build_directory.glob("results-*-*"))
+                     + list(build_directory.glob("main-results-*-*"))
+                     + list(build_directory.glob("static_arrays/results-*-*"))):
+        parts = leftover.name.split("-")
         try:
-            pid = int(leftover.name.split("-")[-2])
-        except ValueError:
+            pid = int(parts[parts.index("results") + 1])
+        except (ValueError, IndexError):
             continue
         if pid == os.getpid():
             continue
