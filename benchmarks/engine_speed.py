@@ -269,7 +269,11 @@ def main(argv=None):
                     continue
                 if n >= arguments.threads_from:
                     for threads in arguments.threads:
-                        rows.append(measure(variant, n, device, arguments, digits, threads))
+                        try:
+                            rows.append(measure(variant, n, device, arguments, digits, threads))
+                        except ValueError as refusal:  # more than one thread (engine.py)
+                            log(f"[{variant} N={n} {device} threads={threads}] refused: "
+                                f"{refusal}")
                 for precision in arguments.precision:
                     rows.append(measure(variant, n, device, arguments, digits,
                                         precision=precision))

@@ -804,6 +804,10 @@ def _validate_common(experiment, longest_phase=None):
                  STREAM_LIMITS["chunk_samples"])
     _check_count("device", "threads", device.threads, 0, STREAM_LIMITS["threads"],
                  " (OpenMP threads of the compiled program; 0: none)")
+    if device.threads > 1:
+        from spikedyn_brian.devices.errors import MULTITHREADING_REFUSAL
+
+        raise ConfigError(f"key 'device.threads' is {device.threads}: {MULTITHREADING_REFUSAL}")
 
     network = experiment.network
     _check_network(network, "network")

@@ -92,6 +92,10 @@ class Engine:
         self.device_name = device
         self.chunk_samples = int(chunk_samples)
         self.threads = int(threads)
+        if self.threads > 1:
+            from spikedyn_brian.devices.errors import MULTITHREADING_REFUSAL
+
+            raise ValueError(f"threads={self.threads}: {MULTITHREADING_REFUSAL}")
         self.runtime_target = runtime_target
         self.profile = bool(profile)
         self.slots_per_sample = float(slots_per_sample)

@@ -365,7 +365,7 @@ STATIC_COUNTS = {
     ("stream", "assignment_samples"): (0, STREAM_LIMITS["assignment_samples"]),
     ("stream", "seed"): (0, 2**31 - 1),
     ("device", "chunk_samples"): (1, STREAM_LIMITS["chunk_samples"]),
-    ("device", "threads"): (0, STREAM_LIMITS["threads"]),
+    ("device", "threads"): (0, 1),  # more than one thread is refused (races)
 }
 CONTINUAL_COUNTS = {
     ("stream", "samples_per_task"): (1, STREAM_LIMITS["samples_per_task"]),
@@ -373,7 +373,7 @@ CONTINUAL_COUNTS = {
     ("stream", "test_per_class"): (1, STREAM_LIMITS["test_per_class"]),
     ("stream", "seed"): (0, 2**31 - 1),
     ("device", "chunk_samples"): (1, STREAM_LIMITS["chunk_samples"]),
-    ("device", "threads"): (0, STREAM_LIMITS["threads"]),
+    ("device", "threads"): (0, 1),  # more than one thread is refused (races)
 }
 
 

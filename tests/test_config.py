@@ -475,7 +475,7 @@ def test_to_json_gives_the_nested_dict():
             "stream": {"epochs": 2, "seed": 9, "data_dir": MNIST_DIR, "classes": [7, 2],
                        "evaluate_each_epoch": True,
                        "prediction_rule": "proportion_weighting"},
-            "device": {"name": "runtime", "threads": 4, "chunk_samples": 7},
+            "device": {"name": "runtime", "threads": 1, "chunk_samples": 7},
             "output": {"path": "x.nc", "checkpoint": False, "progress": False},
         },
     ],
@@ -553,3 +553,17 @@ def test_output_path_must_be_a_file_name(tmp_path):
         experiment_from_mapping({"output": {"path": ""}})
     with pytest.raises(ConfigError, match=r"key 'output\.path' .* an existing directory"):
         experiment_from_mapping({"output": {"path": str(tmp_path)}})
+
+
+def test_more_than_one_thread_is_refused_with_the_reason():
+    """Brian2's multi-threaded synaptic code loses inhibition updates in these
+    networks (more spikes per digit): two or more threads are refused."""
+    from spikedyn_brian.engine import Engine
+    from spikedyn_brian.models.parameters import network_parameters
+
+    with pytest.raises(ConfigError, match=r"'device.threads' is 2: more than one OpenMP "
+                                          r"thread changes the network's dynamics.*use 0"):
+        experiment_from_mapping({"device": {"name": "cpp_standalone", "threads": 2}})
+    assert experiment_from_mapping({"device": {"name": "cpp_dense", "threads": 1}}).device.threads == 1
+    with pytest.raises(ValueError, match="threads=2: more than one OpenMP thread"):
+        Engine(network_parameters("diehl-cook", 3), "cpp_standalone", threads=2)
