@@ -53,6 +53,20 @@ def _defaults(protocol):
             for key, value in table.items()}
 
 
+def _add_run_output_options(parser, d):
+    """Options every single-run protocol shares: progress, chunks, tuned network, output."""
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.add_argument("--chunk-samples", type=_positive_int, metavar="C",
+                        help="most digits of one compiled run, the checkpoint granularity "
+                             f"(default {d['device.chunk_samples']})")
+    parser.add_argument("--tuned", metavar="TRIALS.nc",
+                        help="the network of the best trial of a `spikedyn run tune` table "
+                             "(other options still override it)")
+    parser.add_argument("--overwrite", action="store_true", default=None,
+                        help="replace a results file that exists")
+    parser.add_argument("--out", metavar="FILE.nc", help="results file (netCDF)")
+
+
 def _add_static_mnist(subparsers):
     defaults = _defaults("static-mnist")
     parser = subparsers.add_parser(
@@ -98,16 +112,7 @@ def _add_static_mnist(subparsers):
     parser.add_argument("--build-dir", metavar="DIR", help="root of compiled builds")
     parser.add_argument("--evaluate-each-epoch", action="store_true", default=None,
                         help="label and test after every epoch")
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    parser.add_argument("--chunk-samples", type=_positive_int, metavar="C",
-                        help="most digits of one compiled run, the checkpoint granularity "
-                             f"(default {d['device.chunk_samples']})")
-    parser.add_argument("--tuned", metavar="TRIALS.nc",
-                        help="the network of the best trial of a `spikedyn run tune` table "
-                             "(other options still override it)")
-    parser.add_argument("--overwrite", action="store_true", default=None,
-                        help="replace a results file that exists")
-    parser.add_argument("--out", metavar="FILE.nc", help="results file (netCDF)")
+    _add_run_output_options(parser, d)
     parser.set_defaults(handler=_run_static_mnist)
 
 
@@ -219,16 +224,7 @@ def _add_dynamic_digits(subparsers):
     parser.add_argument("--evaluation", choices=("test", "validation"),
                         help="evaluation split (validation: tuning; never trains on it)")
     parser.add_argument("--build-dir", metavar="DIR", help="root of compiled builds")
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    parser.add_argument("--chunk-samples", type=_positive_int, metavar="C",
-                        help="most digits of one compiled run, the checkpoint granularity "
-                             f"(default {d['device.chunk_samples']})")
-    parser.add_argument("--tuned", metavar="TRIALS.nc",
-                        help="the network of the best trial of a `spikedyn run tune` table "
-                             "(other options still override it)")
-    parser.add_argument("--overwrite", action="store_true", default=None,
-                        help="replace a results file that exists")
-    parser.add_argument("--out", metavar="FILE.nc", help="results file (netCDF)")
+    _add_run_output_options(parser, d)
     parser.set_defaults(handler=_run_dynamic_digits)
 
 

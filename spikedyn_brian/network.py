@@ -30,6 +30,21 @@ from spikedyn_brian.state import LearnedState
 __all__ = ["SpikingNetwork", "build_network", "stop_at", "report_position", "POSITION_PREFIX"]
 
 
+def _integer_function(numpy_implementation, cpp_code, **cpp_keywords):
+    """A stateful Brian2 ``Function`` of one integer returning an integer, with its C++ code."""
+    function = Function(
+        numpy_implementation,
+        arg_units=[1],
+        return_unit=1,
+        arg_types=["integer"],
+        return_type="integer",
+        stateless=False,
+        auto_vectorise=False,
+    )
+    function.implementations.add_implementation("cpp", cpp_code, **cpp_keywords)
+    return function
+
+
 def _stop_at_numpy(condition):
     if np.any(condition):
         _stop_runtime_network()
@@ -40,17 +55,8 @@ def _stop_at_numpy(condition):
 #: step) when ``condition`` is non-zero; returns ``condition``. Works in
 #: runtime mode and in C++ standalone, where it sets the flag the network
 #: loop checks after every step.
-stop_at = Function(
+stop_at = _integer_function(
     _stop_at_numpy,
-    arg_units=[1],
-    return_unit=1,
-    arg_types=["integer"],
-    return_type="integer",
-    stateless=False,
-    auto_vectorise=False,
-)
-stop_at.implementations.add_implementation(
-    "cpp",
     """
     int stop_at(int condition)
     {
@@ -73,17 +79,8 @@ POSITION_PREFIX = "spikedyn-position"
 #: program's standard output, at most once per second of wall-clock time
 #: (the engine reads it while a compiled run goes on, for its progress bar);
 #: returns ``index``. Does nothing in runtime mode.
-report_position = Function(
+report_position = _integer_function(
     _report_position_numpy,
-    arg_units=[1],
-    return_unit=1,
-    arg_types=["integer"],
-    return_type="integer",
-    stateless=False,
-    auto_vectorise=False,
-)
-report_position.implementations.add_implementation(
-    "cpp",
     f"""
     int report_position(int index)
     {{
