@@ -373,3 +373,21 @@ def test_cuda_end_to_end_matches_cpp_standalone(build_root):
     assert cuda.input_spikes_total == pytest.approx(cpp.input_spikes_total, rel=0.05)
     assert cuda.spike_counts.sum() == pytest.approx(cpp.spike_counts.sum(), rel=0.25)
     np.testing.assert_allclose(cuda.state.weight_matrix(784).sum(axis=0), 78.0, rtol=0.05)
+
+
+def test_preferences_newer_than_brian2_2_5_are_set_only_where_registered(monkeypatch):
+    """brian2 2.5 (the GeNN environment) has no ``core.stop_on_keyboard_interrupt``:
+    activating a device there must not raise PreferenceError (it did)."""
+    from spikedyn_brian.devices import backends
+
+    assert backends.set_preference_if_registered("core.stop_on_keyboard_interrupt", False)
+    assert brian2.prefs["core.stop_on_keyboard_interrupt"] is False
+    assert not backends.set_preference_if_registered("core.not_a_preference_here", True)
+    # A Brian2 without the preference, as brian2 2.5: unregister it for this test.
+    definitions, doc = brian2.prefs.pref_register["core"]
+    monkeypatch.setitem(brian2.prefs.pref_register, "core", (
+        {k: v for k, v in definitions.items() if k != "stop_on_keyboard_interrupt"}, doc))
+    monkeypatch.delitem(brian2.prefs.prefs, "core.stop_on_keyboard_interrupt")
+    with pytest.raises(KeyError):
+        brian2.prefs["core.stop_on_keyboard_interrupt"]
+    assert backends.activate_device("runtime") is not None

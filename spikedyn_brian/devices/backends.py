@@ -62,6 +62,7 @@ __all__ = [
     "COMPILER_FLAGS",
     "DEFAULT_SLOTS_PER_SAMPLE",
     "activate_device",
+    "set_preference_if_registered",
     "device_scope",
     "parameters_hash",
 ]
@@ -134,6 +135,20 @@ _DEVICE_PREFERENCES = (
 _PREFERENCES_BEFORE = {name: copy.deepcopy(brian2.prefs[name]) for name in _DEVICE_PREFERENCES}
 
 
+def set_preference_if_registered(name, value):
+    """Set Brian2 preference ``name`` where this Brian2 version registers it.
+
+    Returns whether it was set. Preferences newer than the oldest Brian2 the
+    package supports (2.5, brian2genn's) are set through this helper only.
+    """
+    try:
+        brian2.prefs[name]
+    except KeyError:  # brian2's PreferenceError ("... is unregistered")
+        return False
+    brian2.prefs[name] = value
+    return True
+
+
 def activate_device(name, directory=None, **options):
     """Make Brian2 device ``name`` current, from a clean slate; return it.
 
@@ -150,8 +165,9 @@ def activate_device(name, directory=None, **options):
         brian2.prefs[preference] = copy.deepcopy(value)
     # Ctrl-C interrupts (KeyboardInterrupt; the compiled program gets the
     # signal too) instead of Brian2's "stop at the end of this time step",
-    # which would let a checkpointed run carry on.
-    brian2.prefs.core.stop_on_keyboard_interrupt = False
+    # which would let a checkpointed run carry on. (The preference is newer
+    # than brian2 2.5, the GeNN environment's: there Ctrl-C always interrupts.)
+    set_preference_if_registered("core.stop_on_keyboard_interrupt", False)
     # The compiler's output goes to the build's make.log (shown when a build
     # fails), not to the terminal or to temporary files Brian2 would leave
     # behind in /tmp.
