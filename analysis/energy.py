@@ -37,7 +37,11 @@ from pathlib import Path
 import numpy as np
 import xarray
 
-from spikedyn_brian.models.equations import uses_pre_spike_depression
+from spikedyn_brian.models.equations import (
+    uses_asp_frequency,
+    uses_asp_learning_rate,
+    uses_pre_spike_depression,
+)
 
 __all__ = [
     "PHASES",
@@ -198,6 +202,8 @@ def operation_costs(parameters, weight_bits=32):
     p = parameters
     w_words = weight_bits / 32
     depression = uses_pre_spike_depression(p)
+    asp_rate = uses_asp_learning_rate(p)
+    asp_frequency = uses_asp_frequency(p)
     timer = p.excitatory.uses_timer
     # Diehl & Cook's theta decays at every step; SpikeDyn's changes once per slot.
     theta_decays = not p.uses_spikedyn_learning
@@ -237,12 +243,20 @@ def operation_costs(parameters, weight_bits=32):
     # (3 mult, 3 add, 1 log), then the first draw; reads the 8-bit pixel.
     slot_draw = _EXP + _geometric_draw() + Primitives(
         float_add=3, float_mult=3, memory_read=0.25, memory_write=2)
+    if asp_frequency:
+        # ASP, per input per slot: f += trained (spiked - f) / tau (2 add,
+        # 2 mult), spiked = 0; an input spike sets spiked = 1.
+        slot_draw += Primitives(float_add=2, float_mult=2, memory_read=2, memory_write=2)
+        input_spike += Primitives(memory_write=1)
     # Synaptic event of an input spike: ge_post += w.
     input_event = Primitives(float_add=1, memory_read=w_words + 1, memory_write=1)
     # Diehl & Cook depression at an input spike (w already read by the event):
     # w = clip(w - nu_pre * post1_post, 0, w_max) → 1 mult, 1 add, 2 compares.
     stdp_depression = Primitives(float_add=3, float_mult=1, memory_read=1,
                                  memory_write=w_words)
+    if asp_rate:
+        # ASP's time-dependent factor k: 1 mult, read k.
+        stdp_depression += Primitives(float_mult=1, memory_read=1)
     # Potentiation at an excitatory spike, per input synapse:
     # Diehl & Cook: w = clip(w + nu_post * pre * post2, 0, w_max) → 2 mult, 3 add
     # SpikeDyn: w = clip(w + k nu_post (pre - x_target), 0, w_max) → 1 mult, 4 add
@@ -255,6 +269,10 @@ def operation_costs(parameters, weight_bits=32):
         # significance += rate * (pre - significance) → 1 mult, 2 add
         stdp_potentiation += Primitives(float_add=2, float_mult=1, memory_read=w_words,
                                         memory_write=w_words)
+    if asp_rate:  # times k: 1 mult, read k
+        stdp_potentiation += Primitives(float_mult=1, memory_read=1)
+    if asp_frequency:  # times (1 + gain f_pre): 1 add, 2 mult, read f
+        stdp_potentiation += Primitives(float_add=1, float_mult=2, memory_read=1)
     # Lateral event: gi_post += w_lateral (or ge_post += w_exc_to_inh, gi_post += w_inh_to_exc).
     lateral_event = Primitives(float_add=1, memory_read=1, memory_write=1)
     # Excitatory spike: v = v_reset, lastspike = t, theta += theta_plus,
@@ -266,13 +284,15 @@ def operation_costs(parameters, weight_bits=32):
     # Normalisation before a training presentation, per synapse: sum pass
     # (read w, add) and scale pass (read w, mult, write w). SpikeDyn's decay
     # in the sum pass: w = clip(w - decay, 0, w_max) (3 add, write w). ASP's
-    # leak w -= leak (1 - s) w (2 mult, 2 add, read s, write w).
+    # leak w -= leak (1 - s) (w - baseline) (2 mult, 2 add, + 1 add with a
+    # non-zero baseline, read s, write w).
     normalisation = Primitives(float_add=1, float_mult=1, memory_read=2 * w_words,
                                memory_write=w_words)
     if p.uses_spikedyn_learning and p.spikedyn.weight_decay:
         normalisation += Primitives(float_add=3, memory_write=w_words)
     if p.uses_asp:
-        normalisation += Primitives(float_add=2, float_mult=2, memory_read=2 * w_words,
+        normalisation += Primitives(float_add=2 + int(p.asp.baseline_weight != 0),
+                                    float_mult=2, memory_read=2 * w_words,
                                     memory_write=w_words)
     # Per neuron per normalisation: factor = total / sum (1 mult, 2 add).
     normalisation_neuron = Primitives(float_add=2, float_mult=1, memory_read=1,
@@ -288,6 +308,11 @@ def operation_costs(parameters, weight_bits=32):
         if spikedyn.adaptive_learning_rate:
             normalisation_neuron += _EXP + Primitives(float_add=2, float_mult=3, memory_read=2,
                                                       memory_write=2)
+    if asp_rate:
+        # ASP's per-slot neuron update: n += flag (1 add); k = 1 / (1 + n / tau)
+        # (1 add, 2 mult).
+        normalisation_neuron += Primitives(float_add=2, float_mult=2, memory_read=2,
+                                           memory_write=2)
     costs = {
         "excitatory_update": excitatory,
         "inhibitory_update": inhibitory,

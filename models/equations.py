@@ -37,15 +37,18 @@ __all__ = [
 ]
 
 #: Order (``when='start'``) of the operations run once per presentation slot.
-#: The controller decides first; then the inputs draw their first spike and
-#: SpikeDyn's neurons update threshold and activity from the slot that ended
-#: (while ``normalise_flag`` still says whether it was a training slot); then
+#: The controller decides first; then the inputs draw their first spike (ASP:
+#: after averaging their frequency over the slot that ended), SpikeDyn's
+#: neurons update threshold and activity and ASP's count the training
+#: presentations, from the slot that ended (while ``normalise_flag`` still
+#: says whether it was a training slot); then
 #: the flag for the new slot and the learning-rate factor; then weight decay + column sums,
 #: normalisation factors, scaling, and clean-up.
 SLOT_EVENT_ORDER = {
     "controller": 0,
     "inputs": 1,
     "spike_history": 1,
+    "presentation_count": 1,
     "normalise_flag": 2,
     "learning_rate_factor": 2,
     "weight_sum": 3,
@@ -169,7 +172,31 @@ def learned_neuron_variables(network):
     """Excitatory-neuron variables besides ``theta`` that carry learning between runs."""
     if network.uses_spikedyn_learning and network.spikedyn.adaptive_learning_rate:
         return ("activity",)
+    if uses_asp_learning_rate(network):
+        return ("training_presentations",)
     return ()
+
+
+def learned_input_variables(network):
+    """Input-neuron variables that carry learning between runs (ASP's input frequencies)."""
+    return ("feature_frequency",) if uses_asp_frequency(network) else ()
+
+
+def uses_asp_learning_rate(network):
+    """Whether ASP's time-dependent learning rate applies."""
+    return network.uses_asp and network.asp.time_dependent_learning_rate
+
+
+def uses_asp_frequency(network):
+    """Whether ASP's frequency-dependent potentiation applies."""
+    return network.uses_asp and network.asp.frequency_dependent_updates
+
+
+def uses_learning_rate_factor(network):
+    """Whether the STDP rates are scaled by the neurons' ``learning_rate_factor``
+    (SpikeDyn's adaptive learning rate, ASP's time-dependent one)."""
+    return (network.uses_spikedyn_learning and network.spikedyn.adaptive_learning_rate) \
+        or uses_asp_learning_rate(network)
 
 
 def uses_spike_history(network):
@@ -267,6 +294,11 @@ def excitatory_neuron(network, formulation=STANDARD):
             namespace["activity_decay"] = float(
                 np.exp(-1.0 / spikedyn.activity_tau_presentations))
             namespace["consolidation_spikes"] = float(spikedyn.consolidation_spikes)
+    if uses_asp_learning_rate(network):
+        # Training presentations so far (the same in every neuron), counted
+        # once per slot, and the factor they give.
+        lines += ["training_presentations : 1", "learning_rate_factor : 1"]
+        namespace["learning_rate_tau"] = float(network.asp.learning_rate_tau_presentations)
     traces = [name for name in ("post1", "post2") if f"d{name}/dt" in "\n".join(lines)]
     return ModelDescription(
         equations=Equations("\n".join(lines)),
@@ -335,6 +367,11 @@ def poisson_input(network, formulation=STANDARD):
         f"intensity : 1{linked}",
         f"slot_start : second{linked}",
     ]
+    frequency = uses_asp_frequency(network)
+    if frequency:
+        # ASP: whether the input spiked in this slot, its moving average over
+        # training slots, and the controller's flag of the slot that ended.
+        lines += ["slot_spiked : 1", "feature_frequency : 1", f"trained_slot : 1{linked}"]
     equations = Equations("\n".join(lines))
     # Clipped to 1e9 steps (beyond any run): Brian2's runtime casts ceil() to a
     # 32-bit integer, and a silent pixel (hazard 0) would overflow it.
@@ -351,14 +388,20 @@ def poisson_input(network, formulation=STANDARD):
     spike_code = f"next_spike = t + dt*{draw_steps}\n" + past_window
     if not formulation.synaptic_traces:
         spike_code = "pre = 1\n" + spike_code
+    namespace = {
+        "tau_pre": plasticity.tau_pre_ms * ms,
+        "rate_divisor": inputs.rate_divisor,
+        "presentation": inputs.presentation_ms * ms,
+    }
+    if frequency:
+        spike_code = "slot_spiked = 1\n" + spike_code
+        slot_code = ("feature_frequency += trained_slot*(slot_spiked - feature_frequency)"
+                     "*frequency_rate\nslot_spiked = 0\n" + slot_code)
+        namespace["frequency_rate"] = 1.0 / network.asp.frequency_tau_presentations
     return ModelDescription(
         equations=equations,
         threshold="t >= next_spike - 0.5*dt",
-        namespace={
-            "tau_pre": plasticity.tau_pre_ms * ms,
-            "rate_divisor": inputs.rate_divisor,
-            "presentation": inputs.presentation_ms * ms,
-        },
+        namespace=namespace,
         method="exact",
         # The trace is set before the synaptic pathways run, so that a pre
         # and a post spike in the same step see pre = 1 in on_post, as when
@@ -383,7 +426,11 @@ def presentation_controller(network, formulation=STANDARD):
     """
     end_of_stream = formulation.end_of_stream
     inputs = network.inputs
+    # ASP's inputs average their frequency over training slots: the flag of
+    # the slot that has just ended.
+    trained_slot = uses_asp_frequency(network)
     equations = Equations(
+        ("trained_slot : 1\n" if trained_slot else "") +
         "index : integer\n"
         "intensity : 1\n"
         "count : integer\n"
@@ -410,7 +457,8 @@ def presentation_controller(network, formulation=STANDARD):
         "count = 0\n"
         "slot_start = t\n"
         "started = 1\n"
-        "normalise_now = plastic*int(index < n_stream)\n"
+        + ("trained_slot = normalise_now\n" if trained_slot else "")
+        + "normalise_now = plastic*int(index < n_stream)\n"
     )
     if formulation.progress_reports:
         # ``report_position`` (a Brian2 Function added by the engine) prints
@@ -485,14 +533,17 @@ def input_synapses(network, formulation=STANDARD):
     }
     rate_factor = "1"
     spikedyn = network.spikedyn if network.uses_spikedyn_learning else None
-    if spikedyn is not None and spikedyn.adaptive_learning_rate:
+    if uses_learning_rate_factor(network):
         rate_factor = "learning_rate_factor_post"
+    # ASP: inputs that many patterns share get larger updates.
+    frequency = "(1 + frequency_gain*feature_frequency_pre)*" if uses_asp_frequency(network) else ""
     if uses_pre_spike_depression(network):
         on_pre = (
             "ge_post += w\n"
             f"w = clip(w - plastic_post*{rate_factor}*nu_pre*post1_post, 0, w_max)"
         )
-        on_post = f"w = clip(w + plastic_post*{rate_factor}*nu_post*pre_pre*post2_post, 0, w_max)"
+        on_post = (f"w = clip(w + plastic_post*{rate_factor}*nu_post*{frequency}pre_pre*post2_post,"
+                   " 0, w_max)")
     else:
         on_pre = "ge_post += w"
         on_post = (
@@ -510,8 +561,17 @@ def input_synapses(network, formulation=STANDARD):
         # answers other inputs.
         on_post += "\nsignificance += plastic_post*significance_rate*(pre_pre - significance)"
         namespace.update(asp_leak=asp.leak_per_sample, significance_rate=asp.significance_rate)
+        if frequency:
+            namespace["frequency_gain"] = float(asp.frequency_gain)
+        # The decay phase: each weight leaks toward the baseline at a rate
+        # its insignificance sets (toward 0 with a zero baseline).
+        if asp.baseline_weight:
+            leak = "(w - asp_baseline)"
+            namespace["asp_baseline"] = float(asp.baseline_weight)
+        else:
+            leak = "w"
         sum_code = (
-            "w = clip(w - normalise_flag_post*asp_leak*(1 - significance)*w, 0, w_max)\n"
+            f"w = clip(w - normalise_flag_post*asp_leak*(1 - significance)*{leak}, 0, w_max)\n"
             "input_weight_sum_post += w"
         )
     elif spikedyn is not None and spikedyn.weight_decay:
@@ -612,6 +672,7 @@ def input_synapses_with_synaptic_traces(network):
 #: (``spike_history`` and ``learning_rate_factor`` only exist in SpikeDyn.)
 EXCITATORY_SLOT_CODE = {
     "normalise_flag": "normalise_flag = normalise_now",
+    # SpikeDyn's adaptive learning rate (ASP's time-dependent one: `excitatory_slot_code`).
     "learning_rate_factor": "learning_rate_factor = exp(-activity/consolidation_spikes)",
     "normalisation_factor": (
         "normalisation_factor = normalise_now*normalisation_total"
@@ -626,7 +687,9 @@ def excitatory_slot_events(network):
     events = ["normalise_flag", "normalisation_factor", "weight_sum_reset"]
     if uses_spike_history(network):
         events.append("spike_history")
-    if network.uses_spikedyn_learning and network.spikedyn.adaptive_learning_rate:
+    if uses_asp_learning_rate(network):
+        events.append("presentation_count")
+    if uses_learning_rate_factor(network):
         events.append("learning_rate_factor")
     return events
 
@@ -644,6 +707,13 @@ def excitatory_slot_code(network, event):
     the slot that has ended (0 at the start of a run, in testing and in the
     idle slots after a stream).
     """
+    if uses_asp_learning_rate(network):
+        # ASP's time-dependent learning rate: n training presentations so far
+        # (the slot that has ended counts if it was one), factor 1 / (1 + n / tau).
+        if event == "presentation_count":
+            return "training_presentations += normalise_flag"
+        if event == "learning_rate_factor":
+            return "learning_rate_factor = 1/(1 + training_presentations/learning_rate_tau)"
     if event != "spike_history":
         return EXCITATORY_SLOT_CODE[event]
     spikedyn = network.spikedyn

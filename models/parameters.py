@@ -186,21 +186,40 @@ class SpikeDynParameters:
 
 @dataclass
 class ASPParameters:
-    """ASP (Panda et al. 2018, adaptive synaptic plasticity), reconstructed from its abstract.
+    """ASP (Panda et al. 2018, adaptive synaptic plasticity), reconstructed.
 
-    "the leak rate of the synaptic weights ... modulated based on the temporal
-    correlation between the spiking patterns of the pre- and post-synaptic
-    neurons": each input synapse has a *significance* ``s`` in [0, 1] that
-    moves towards the presynaptic trace at every postsynaptic spike,
-    ``s += significance_rate (x_pre − s)``, and before every training
-    presentation each weight leaks, ``w −= leak_per_sample (1 − s) w``:
-    uncorrelated (insignificant) weights fade, correlated ones are kept even
-    when old. The network and STDP rule are Diehl & Cook's. The paper's body
-    (equations, constants) was not available here: ``docs/models.md``.
+    Sources: ASP's abstract and a survey written with SpikeDyn's authors
+    (``docs/models.md``, section ASP, quotes each sentence a choice rests on).
+    The network and the STDP rule are Diehl & Cook's; the weights are updated
+    in **two phases**: a *recovery* phase, the STDP change at spikes, and a
+    *decay* phase, before every training presentation, in which each weight
+    leaks **toward a baseline value**, ``w -= leak_per_sample (1 - s)
+    (w - baseline_weight)``, at a rate modulated by its *significance* ``s``
+    in [0, 1], which moves towards the presynaptic trace at every
+    postsynaptic spike, ``s += significance_rate (x_pre - s)`` (the temporal
+    correlation of pre- and postsynaptic spikes). The **time-dependent
+    learning rate** scales both STDP rates by ``1 / (1 + n /
+    learning_rate_tau_presentations)``, ``n`` the training presentations so
+    far. **Frequency-dependent updates**: the potentiation of input ``i`` is
+    scaled by ``1 + frequency_gain f_i``, ``f_i`` the fraction of recent
+    training presentations in which input ``i`` spiked (a moving average over
+    ``frequency_tau_presentations``): inputs that many patterns share get a
+    larger update than rare ones. Each mechanism is a switch (or, for the
+    baseline, ``baseline_weight = 0``): all off is the earlier reconstruction
+    (``protocols/asp_leak_to_zero.toml``).
     """
 
     leak_per_sample: float = 0.01
     significance_rate: float = 0.1
+    #: The value the decay phase leaks each weight toward (0: toward zero, the
+    #: earlier reconstruction). Default: the mean input weight that Diehl &
+    #: Cook's normalisation keeps (78 / 784 ≈ 0.1), an unlearned receptive field.
+    baseline_weight: float = 0.1
+    time_dependent_learning_rate: bool = True
+    learning_rate_tau_presentations: float = 1e4
+    frequency_dependent_updates: bool = True
+    frequency_gain: float = 1.0
+    frequency_tau_presentations: float = 1000.0
 
 
 @dataclass

@@ -368,6 +368,10 @@ def _fraction(meaning):
 #: spikedyn.weight_decay_per_sample         [0, 1] and < plasticity.w_max
 #: spikedyn.x_target                        [0, 1]
 #: asp.leak_per_sample, significance_rate   [0, 1]
+#: asp.baseline_weight                      [0, 1000] and <= plasticity.w_max
+#: asp.learning_rate_tau_presentations      (0, 1e12]
+#: asp.frequency_gain                       [0, 1e6]
+#: asp.frequency_tau_presentations          [1, 1e12]
 #: ======================================== ======================================
 #:
 #: NaN and ±inf are never allowed. Strings: ``variant`` in `NETWORK_VARIANTS`,
@@ -500,6 +504,17 @@ NETWORK_BOUNDS = {
     # ASP.
     "asp.leak_per_sample": _fraction("ASP's weight leak per training sample"),
     "asp.significance_rate": _fraction("ASP's significance update rate"),
+    "asp.baseline_weight": _nonnegative("the baseline ASP's decay phase leaks the weights "
+                                        "toward", 1000.0),
+    "asp.learning_rate_tau_presentations": _positive(
+        "the time constant of ASP's time-dependent learning rate, in training presentations",
+        _LONG, reason="0 is a division by zero"),
+    "asp.frequency_gain": _nonnegative("the gain of ASP's frequency-dependent potentiation "
+                                       "(1 + gain × input frequency)", 1e6),
+    "asp.frequency_tau_presentations": Bound(
+        1.0, _LONG, "the averaging window of ASP's input frequencies, in training "
+                    "presentations",
+        reason="a moving average over less than one presentation overshoots"),
 }
 
 
@@ -574,7 +589,8 @@ def _check_network(parameters, prefix="network"):
     * inhibitory neurons: ``v_threshold`` above ``v_rest`` and ``v_reset``
       and below ``e_excitatory``;
     * ``spikedyn.theta_max_mV > excitatory.theta_initial_mV``;
-    * ``spikedyn.weight_decay_per_sample < plasticity.w_max``.
+    * ``spikedyn.weight_decay_per_sample < plasticity.w_max``;
+    * ``asp.baseline_weight <= plasticity.w_max``.
 
     Raises
     ------
@@ -698,6 +714,14 @@ def _check_network(parameters, prefix="network"):
                               f"{_show(parameters.plasticity.w_max)}: every weight would "
                               "decay to 0 at each sample",
                               "a small decay (default 0.0002)")
+    asp = parameters.asp
+    if not asp.baseline_weight <= parameters.plasticity.w_max:
+        raise _relation_error(prefix, "asp.baseline_weight",
+                              f"is {_show(asp.baseline_weight)}, above "
+                              f"{prefix}.plasticity.w_max = "
+                              f"{_show(parameters.plasticity.w_max)} (weights are clipped to "
+                              "[0, w_max])",
+                              "a baseline within the weight range (default 0.1)")
     return parameters
 
 

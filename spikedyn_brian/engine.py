@@ -28,7 +28,11 @@ from spikedyn_brian.devices.backends import (
     run_duration,
 )
 from spikedyn_brian.devices.checks import CudaOptions
-from spikedyn_brian.models.equations import learned_neuron_variables, learned_synapse_variables
+from spikedyn_brian.models.equations import (
+    learned_input_variables,
+    learned_neuron_variables,
+    learned_synapse_variables,
+)
 from spikedyn_brian.network import initial_weights
 from spikedyn_brian.state import LearnedState, StreamResult
 
@@ -149,7 +153,8 @@ class Engine:
         theta = np.full(p.n_neurons, p.excitatory.theta_initial_mV * 1e-3)
         synapses = {name: np.zeros_like(weights) for name in learned_synapse_variables(p)}
         neurons = {name: np.zeros(p.n_neurons) for name in learned_neuron_variables(p)}
-        return LearnedState(weights, theta, synapses, neurons)
+        inputs = {name: np.zeros(p.n_inputs) for name in learned_input_variables(p)}
+        return LearnedState(weights, theta, synapses, neurons, inputs)
 
     def run_stream(self, images, state, plastic, seed, on_chunk=None, progress=None,
                    stream_offset=0):

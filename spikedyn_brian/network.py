@@ -218,8 +218,10 @@ class SpikingNetwork:
         # As on GeNN, where the neuron update (reset included) precedes the
         # synapse update: the input trace is set before the pathways read it.
         self.inputs.resetter["spike"].when = spike_when
-        self._link_to_controller(self.inputs, {"sample": "index", "intensity": "intensity",
-                                               "slot_start": "slot_start"})
+        links = {"sample": "index", "intensity": "intensity", "slot_start": "slot_start"}
+        if model_equations.uses_asp_frequency(p):
+            links["trained_slot"] = "trained_slot"
+        self._link_to_controller(self.inputs, links)
         self.inputs.next_spike = 1e9 * second
         code, _ = model.events["slot"]
         self._slot_operation(self.inputs, code, "inputs", "inputs_slot")
@@ -345,6 +347,8 @@ class SpikingNetwork:
                       for name in model_equations.learned_synapse_variables(p)]
         variables += [(self.excitatory, name, f"neuron.{name}")
                       for name in model_equations.learned_neuron_variables(p)]
+        variables += [(self.inputs, name, f"input.{name}")
+                      for name in model_equations.learned_input_variables(p)]
         return variables
 
     def _run_values(self, state, plastic, n_stream):

@@ -21,14 +21,18 @@ class LearnedState:
         Other learned input-synapse variables (ASP's ``significance``), name →
         array in synapse order.
     neurons : dict
-        Other learned excitatory-neuron variables (SpikeDyn's ``activity``),
-        name → array of length n_neurons.
+        Other learned excitatory-neuron variables (SpikeDyn's ``activity``,
+        ASP's ``training_presentations``), name → array of length n_neurons.
+    inputs : dict
+        Learned input-neuron variables (ASP's ``feature_frequency``), name →
+        array of length n_inputs.
     """
 
     weights: np.ndarray
     theta: np.ndarray
     synapses: dict = field(default_factory=dict)
     neurons: dict = field(default_factory=dict)
+    inputs: dict = field(default_factory=dict)
 
     def weight_matrix(self, n_inputs):
         """Weights as an (n_inputs, n_neurons) matrix."""
@@ -40,28 +44,32 @@ class LearnedState:
             self.theta.copy(),
             {name: values.copy() for name, values in self.synapses.items()},
             {name: values.copy() for name, values in self.neurons.items()},
+            {name: values.copy() for name, values in self.inputs.items()},
         )
 
     def arrays(self):
-        """Every array by a flat name: ``weights``, ``theta``, ``synapse.<name>``, ``neuron.<name>``."""
+        """Every array by a flat name: ``weights``, ``theta``, ``synapse.<name>``,
+        ``neuron.<name>``, ``input.<name>``."""
         named = {"weights": self.weights, "theta": self.theta}
-        named.update({f"synapse.{name}": values for name, values in self.synapses.items()})
-        named.update({f"neuron.{name}": values for name, values in self.neurons.items()})
+        for prefix, table in self._tables().items():
+            named.update({f"{prefix}.{name}": values for name, values in table.items()})
         return named
+
+    def _tables(self):
+        return {"synapse": self.synapses, "neuron": self.neurons, "input": self.inputs}
 
     @classmethod
     def from_arrays(cls, named):
         """The inverse of `arrays`."""
-        return cls(
-            named["weights"], named["theta"],
-            {key[len("synapse."):]: value for key, value in named.items()
-             if key.startswith("synapse.")},
-            {key[len("neuron."):]: value for key, value in named.items()
-             if key.startswith("neuron.")},
-        )
+        def table(prefix):
+            return {key[len(prefix) + 1:]: value for key, value in named.items()
+                    if key.startswith(prefix + ".")}
+
+        return cls(named["weights"], named["theta"], table("synapse"), table("neuron"),
+                   table("input"))
 
     def __repr__(self):
-        extra = ", ".join(list(self.synapses) + list(self.neurons))
+        extra = ", ".join(list(self.synapses) + list(self.neurons) + list(self.inputs))
         return (
             f"LearnedState({self.weights.size} weights, mean {self.weights.mean():.4f}; "
             f"theta mean {self.theta.mean() * 1e3:.3f} mV" + (f"; {extra}" if extra else "") + ")"

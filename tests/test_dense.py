@@ -23,6 +23,8 @@ VARIANTS = {
     "diehl-cook": {},
     "diehl-cook-brian2-port-timer": {"excitatory": {"timer": "brian2-port"}},
     "asp": {},
+    "asp-leak-to-zero": {"asp": {"baseline_weight": 0.0, "time_dependent_learning_rate": False,
+                                 "frequency_dependent_updates": False}},
     "spikedyn": {},
     "spikedyn-no-spurious-update-reduction": {"spikedyn": {"spurious_update_reduction": False}},
 }
@@ -30,7 +32,7 @@ VARIANTS = {
 
 def _parameters(name, n):
     family = "spikedyn" if name.startswith("spikedyn") else (
-        "asp" if name == "asp" else "diehl-cook")
+        "asp" if name.startswith("asp") else "diehl-cook")
     parameters = network_parameters(family, n)
     for table, values in VARIANTS[name].items():
         for key, value in values.items():

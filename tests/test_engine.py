@@ -106,6 +106,29 @@ def test_lateral_inhibition_silences_the_others(variant, device_name, build_root
     assert inhibited[1:].sum() <= 0.2 * free[1:].sum(), (inhibited, free)
 
 
+def test_asp_input_frequency_averages_training_presentations_only(device_name, build_root):
+    """ASP: f_i moves by 1/tau towards 1 in every training slot in which input i
+    spiked, towards 0 in the others, and not at all while testing; across
+    chunks, as in one run. Bright pixels (255 at 64 Hz and more: no silent
+    presentation) reach 1 - (1 - 1/tau)^slots; black pixels stay 0."""
+    parameters = network_parameters("asp", 6)
+    parameters.asp.frequency_tau_presentations = 5.0
+    image = _images(1)[0]
+    engine = _engine(parameters, device_name, build_root, chunk_samples=2)
+    state = engine.initial_state(seed=3)
+    result = engine.run_stream(np.stack([image] * 3), state, plastic=True, seed=1)
+    frequency = result.state.inputs["feature_frequency"]
+    pixels = np.asarray(image).ravel()
+    expected = 1 - (1 - 1 / 5.0) ** result.slots
+    np.testing.assert_allclose(frequency[pixels == 255], expected, rtol=1e-12)
+    assert np.all(frequency[pixels == 0] == 0)
+    assert result.state.neurons["training_presentations"][0] == result.slots
+    tested = engine.run_stream(np.stack([image] * 2), result.state, plastic=False, seed=2)
+    np.testing.assert_array_equal(tested.state.inputs["feature_frequency"],
+                                  result.state.inputs["feature_frequency"])
+    assert tested.state.neurons["training_presentations"][0] == result.slots
+
+
 @pytest.mark.standalone
 def test_chunks_resume_exactly_and_leave_no_run_args_files(build_root):
     """A stream run in chunks equals the same stream resumed from its middle

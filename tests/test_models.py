@@ -125,8 +125,8 @@ def test_conductance_trajectory_matches_ode_solution(brian_device):
     np.testing.assert_allclose(simulated, reference.y[0] * 1e3, atol=0.1)
 
 
-def _stdp_network(variant, pre_times_ms, post_times_ms, w0=0.5):
-    parameters = network_parameters(variant, 1)
+def _stdp_network(variant, pre_times_ms, post_times_ms, w0=0.5, parameters=None):
+    parameters = parameters or network_parameters(variant, 1)
     post_threshold = " or ".join(f"abs(t - {value}*ms) < 0.25*dt" for value in post_times_ms)
     post, stub = _excitatory_group(parameters, threshold=post_threshold)
     post.plastic = 1.0
@@ -137,7 +137,8 @@ def _stdp_network(variant, pre_times_ms, post_times_ms, w0=0.5):
     description = model_equations.poisson_input(parameters)
     pre = NeuronGroup(
         1,
-        "dpre/dt = -pre/tau_pre : 1",
+        "dpre/dt = -pre/tau_pre : 1"
+        + ("\nfeature_frequency : 1" if model_equations.uses_asp_frequency(parameters) else ""),
         threshold=pre_threshold,
         namespace={"tau_pre": parameters.plasticity.tau_pre_ms * ms},
         method="exact",
@@ -227,6 +228,77 @@ def test_asp_significance_tracks_the_presynaptic_trace_at_post_spikes(brian_devi
     assert float(synapses.significance[0]) == pytest.approx(expected, rel=1e-9)
 
 
+def test_asp_potentiation_grows_with_input_frequency_and_shrinks_with_time(brian_device):
+    """ASP's recovery phase: Diehl & Cook's potentiation times the time-dependent
+    factor k and 1 + frequency_gain f_pre (pre 10 ms, post 20 and 30 ms: the
+    second post spike potentiates)."""
+    parameters, synapses, monitor, network = _stdp_network("asp", [10], [20, 30])
+    post = network["excitatory"]
+    post.learning_rate_factor = 0.5
+    network["inputs"].feature_frequency = 0.4
+    network.run(40 * ms)
+    plasticity, asp = parameters.plasticity, parameters.asp
+    expected = 0.5 + plasticity.nu_post * 0.5 * (1 + asp.frequency_gain * 0.4) * np.exp(
+        -20 / plasticity.tau_pre_ms) * np.exp(-10 / plasticity.tau_post2_ms)
+    assert float(synapses.w[0]) == pytest.approx(expected, rel=1e-9)
+
+
+def test_asp_depression_shrinks_with_time(brian_device):
+    """post 10 ms, pre 15 ms: w -= k nu_pre post1(15 ms), k the time-dependent factor."""
+    parameters, synapses, monitor, network = _stdp_network("asp", [15], [10])
+    network["excitatory"].learning_rate_factor = 0.25
+    network.run(20 * ms)
+    plasticity = parameters.plasticity
+    expected = 0.5 - 0.25 * plasticity.nu_pre * np.exp(-5 / plasticity.tau_post1_ms)
+    assert float(synapses.w[0]) == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize("baseline", [0.1, 0.0])
+def test_asp_decay_phase_leaks_toward_the_baseline(brian_device, baseline):
+    """Before a training presentation: w -= leak (1 - s) (w - baseline); weights
+    below the baseline rise, significant ones (s = 1) stay; nothing in testing."""
+    parameters = network_parameters("asp", 4)
+    parameters.asp.baseline_weight = baseline
+    model = model_equations.input_synapses(parameters)
+    code, _ = model.events["weight_sum"]
+    post = NeuronGroup(4, "normalise_flag : 1\ninput_weight_sum : 1", name="excitatory")
+    pre = NeuronGroup(1, "", name="inputs")
+    synapses = Synapses(pre, post, model.equations, namespace=model.namespace,
+                        name="input_synapses")
+    synapses.connect()
+    synapses.w = [0.5, 0.02, 0.5, 0.5]
+    synapses.significance = [0.0, 0.0, 1.0, 0.3]
+    post.normalise_flag = [1, 1, 1, 0]
+    synapses.run_regularly(code, dt=1 * ms, when="start")
+    Network(pre, post, synapses).run(1 * ms)
+    leak = parameters.asp.leak_per_sample
+    w0, s = np.array([0.5, 0.02, 0.5, 0.5]), np.array([0.0, 0.0, 1.0, 0.3])
+    expected = w0 - np.array([1, 1, 1, 0]) * leak * (1 - s) * (w0 - baseline)
+    np.testing.assert_allclose(synapses.w[:], expected, rtol=1e-12)
+    assert (synapses.w[1] > 0.02) == (baseline > 0.02)  # toward the baseline, from below too
+    np.testing.assert_allclose(post.input_weight_sum[:], expected)
+
+
+def test_asp_learning_rate_falls_with_training_presentations(brian_device):
+    """n counts the training slots that ended (not testing ones);
+    k = 1 / (1 + n / learning_rate_tau_presentations)."""
+    parameters = network_parameters("asp", 2)
+    parameters.asp.learning_rate_tau_presentations = 4.0
+    events = ["presentation_count", "normalise_flag", "learning_rate_factor"]
+    assert set(events) <= set(model_equations.excitatory_slot_events(parameters))
+    group, stub = _spikedyn_slot_group(parameters, 2, events, flags=[1, 1, 0, 1, 1],
+                                       spikes=[[0, 0]] * 5)
+    group.training_presentations = [0, 10]
+    monitor = StateMonitor(group, ["training_presentations", "learning_rate_factor"],
+                           record=True, dt=10 * ms, when="end")
+    run(50 * ms)
+    n = np.asarray(monitor.training_presentations).T
+    # Slot k (starting at 10 k ms) adds the flag of slot k - 1: 0, 1, 1, 0, 1.
+    np.testing.assert_array_equal(n[:, 0], [0, 1, 2, 2, 3])
+    np.testing.assert_array_equal(n[:, 1], [10, 11, 12, 12, 13])
+    np.testing.assert_allclose(np.asarray(monitor.learning_rate_factor).T, 1 / (1 + n / 4.0))
+
+
 def _spikedyn_slot_group(parameters, n, events, flags, spikes):
     """SpikeDyn excitatory neurons with their per-slot events (every 10 ms).
 
@@ -247,7 +319,9 @@ def _spikedyn_slot_group(parameters, n, events, flags, spikes):
                                                            dt=10 * ms)})
     stub.run_regularly("normalise_now = flag_table(t)", dt=10 * ms, when="start", order=0)
     group.normalise_now = linked_var(stub, "normalise_now", index=np.zeros(n, int))
-    group.run_regularly("slot_spikes = spike_table(t, i)", dt=10 * ms, when="start", order=0)
+    if "slot_spikes" in group.equations.names:
+        group.run_regularly("slot_spikes = spike_table(t, i)", dt=10 * ms, when="start",
+                            order=0)
     for event in events:
         group.run_regularly(model_equations.excitatory_slot_code(parameters, event),
                             dt=10 * ms, when="start",
