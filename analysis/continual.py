@@ -51,6 +51,7 @@ __all__ = [
     "METRIC_DESCRIPTIONS",
     "accuracy_matrix",
     "recent_task_accuracy",
+    "later_recent_task_accuracy",
     "previous_tasks_accuracy_per_step",
     "previous_tasks_accuracy",
     "seen_tasks_accuracy",
@@ -83,6 +84,13 @@ METRIC_DESCRIPTIONS = {
         "accuracy on the task just learned",
         "Mean over t of accuracy[after_task=t, on_task=t]: the accuracy on each "
         "task right after learning it, averaged over tasks.",
+    ),
+    "later_recent_task_accuracy": (
+        "accuracy on the task just learned, first task left out",
+        "Mean over t >= 1 of accuracy[after_task=t, on_task=t]: as "
+        "recent_task_accuracy without task 0, after which only one class can "
+        "be assigned (with one class per task every digit is then classified "
+        "right). NaN with a single task.",
     ),
     "previous_tasks_accuracy_per_step": (
         "accuracy on previously learned tasks",
@@ -455,6 +463,33 @@ def recent_task_accuracy(accuracy):
     return _finish(_mean(diagonal, TASK), "recent_task_accuracy")
 
 
+def later_recent_task_accuracy(accuracy):
+    """`recent_task_accuracy` without the first task (mean over t >= 1 of the diagonal).
+
+    After the first task only its classes can be assigned to neurons, so with
+    one class per task its accuracy is 1 for every network: it says nothing
+    and pulls every network's recent-task mean towards 1 alike.
+
+    Parameters
+    ----------
+    accuracy : xarray.DataArray, dims (..., 'after_task', 'on_task')
+
+    Returns
+    -------
+    xarray.DataArray of float64
+        NaN with a single task.
+
+    Raises
+    ------
+    ValueError
+        As for :func:`recent_task_accuracy`.
+    """
+    accuracy = _validate_accuracy(accuracy)
+    n_tasks = accuracy.sizes[AFTER_TASK]
+    diagonal = _diagonal(accuracy, n_tasks, TASK).isel({TASK: slice(1, None)})
+    return _finish(_mean(diagonal, TASK), "later_recent_task_accuracy")
+
+
 def previous_tasks_accuracy_per_step(accuracy):
     """Mean accuracy on the previously learned tasks, after each task.
 
@@ -740,7 +775,7 @@ def summarise(accuracy):
     -------
     xarray.Dataset
         Variables ``accuracy`` (the matrix), ``recent_task_accuracy``,
-        ``previous_tasks_accuracy``, ``previous_tasks_accuracy_per_step``
+        ``later_recent_task_accuracy``, ``previous_tasks_accuracy``, ``previous_tasks_accuracy_per_step``
         (dim ``after_task``), ``seen_tasks_accuracy`` (dim ``after_task``),
         ``average_seen_accuracy``, ``forgetting`` (dim ``task``),
         ``average_forgetting`` and ``backward_transfer``, each with attrs
@@ -757,6 +792,7 @@ def summarise(accuracy):
     variables = {
         "accuracy": _finish(accuracy, "accuracy"),
         "recent_task_accuracy": recent_task_accuracy(accuracy),
+        "later_recent_task_accuracy": later_recent_task_accuracy(accuracy),
         "previous_tasks_accuracy": previous_tasks_accuracy(accuracy),
         "previous_tasks_accuracy_per_step": previous_tasks_accuracy_per_step(
             accuracy

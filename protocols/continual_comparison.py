@@ -41,11 +41,12 @@ __all__ = ["VARIANTS", "BASELINES", "ComparisonPlan", "run", "merge_runs", "seed
 #: the tuned parameters; the overrides go on top (ablations).
 VARIANTS = {
     "diehl-cook": ("diehl-cook", {}, {}),
-    "diehl-cook-original-timer": ("diehl-cook", {"excitatory.timer": "original"},
-                                  {"excitatory": {"timer": "original"}}),
-    "diehl-cook-brian2-port-timer": ("diehl-cook", {"excitatory.timer": "brian2-port"},
-                                     {"excitatory": {"timer": "brian2-port"}}),
     "asp": ("asp", {}, {}),
+    # ASP as reconstructed before the survey (protocols/asp_leak_to_zero.toml),
+    # on the tuned ASP's constants.
+    "asp-leak-to-zero": ("asp", {}, {"asp": {"baseline_weight": 0.0,
+                                             "time_dependent_learning_rate": False,
+                                             "frequency_dependent_updates": False}}),
     "spikedyn": ("spikedyn", {}, {}),
     "spikedyn-no-adaptive-learning-rate": (
         "spikedyn", {}, {"spikedyn": {"adaptive_learning_rate": False}}),
@@ -57,17 +58,19 @@ VARIANTS = {
 }
 
 #: Baselines SpikeDyn is compared with, pair by pair and seed by seed.
-BASELINES = ("diehl-cook", "diehl-cook-original-timer", "diehl-cook-brian2-port-timer", "asp")
+BASELINES = ("asp", "diehl-cook", "asp-leak-to-zero")
 
 #: Metrics summarised over seeds (mean, std, 95 % CI) and compared pairwise.
-SUMMARISED = ("recent_task_accuracy", "previous_tasks_accuracy", "final_previous_tasks_accuracy",
-              "average_seen_accuracy", "average_forgetting", "backward_transfer")
+SUMMARISED = ("recent_task_accuracy", "later_recent_task_accuracy", "previous_tasks_accuracy",
+              "final_previous_tasks_accuracy", "average_seen_accuracy", "average_forgetting",
+              "backward_transfer")
 
 
 #: Per-run variables gathered into the merged Dataset.
 _GATHERED = (
     "accuracy",
     "recent_task_accuracy",
+    "later_recent_task_accuracy",
     "previous_tasks_accuracy",
     "previous_tasks_accuracy_per_step",
     "seen_tasks_accuracy",
@@ -105,8 +108,17 @@ class ComparisonPlan:
     scheduler: str | None = None
     workers: int = 0
 
-    #: Tuning family → trial table of `tuning.run` (empty: default parameters).
+    #: Tuning family → its tuned parameters: a trial table of `tuning.run`, a
+    #: tuned-set TOML file or a shipped set's name (`tuning.tuned_overrides`);
+    #: a family without one runs with its defaults.
     tuned: dict = field(default_factory=dict)
+
+    def _family_overrides(self, family, where=None):
+        if family not in self.tuned:
+            return {"variant": family}
+        from spikedyn_brian.protocols.tuning import tuned_overrides
+
+        return merge(tuned_overrides(self.tuned[family], where=where), {"variant": family})
 
     def network_overrides(self, variant):
         """The ``[network]`` overrides of a variant: tuned parameters, then its own."""
@@ -115,12 +127,26 @@ class ComparisonPlan:
                 f"variant {variant!r} is unknown; choose from {', '.join(VARIANTS)}"
             )
         family, where, own = VARIANTS[variant]
-        overrides = {"variant": family}
-        if family in self.tuned:
-            from spikedyn_brian.protocols.tuning import best_overrides
+        overrides = merge(self._family_overrides(family, where), own)
+        if variant == "spikedyn-no-spurious-update-reduction":
+            overrides = merge(overrides, self._borrowed_depression(overrides))
+        return overrides
 
-            overrides = best_overrides(self.tuned[family], where=where)
-        return merge(overrides, own)
+    def _borrowed_depression(self, overrides):
+        """Diehl & Cook's depression rate for SpikeDyn without its update rule.
+
+        The ablation reverts to Diehl & Cook's rule, whose depression rate
+        SpikeDyn's family does not tune (its own rule has none): ``nu_pre`` keeps
+        the ratio ``nu_pre / nu_post`` of Diehl & Cook's tuned set (of the
+        published constants, 0.01, without one) at SpikeDyn's tuned ``nu_post``.
+        """
+        from spikedyn_brian.models.parameters import PlasticityParameters
+
+        dc = self._family_overrides("diehl-cook").get("plasticity", {})
+        ratio = (dc.get("nu_pre", PlasticityParameters.nu_pre)
+                 / dc.get("nu_post", PlasticityParameters.nu_post))
+        nu_post = overrides.get("plasticity", {}).get("nu_post", PlasticityParameters.nu_post)
+        return {"plasticity": {"nu_pre": ratio * nu_post}}
 
     def experiment(self, variant, seed):
         """The ContinualExperiment of one (variant, seed) run."""

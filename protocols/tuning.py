@@ -2,18 +2,22 @@
 
 Methods, in order:
 
-1. **Search space** per variant (`SEARCH_SPACES`): Diehl & Cook and ASP get
-   their learning rates and theta parameters (Diehl & Cook also the reading
-   of the original's timer, both published networks; ASP its leak and
-   significance rate); SpikeDyn its own constants. The spaces, their ranges
-   and the reasons are in ``docs/results.md``.
+1. **Search space** per variant (`SEARCH_SPACES`): every family tunes its
+   learning rates, its threshold adaptation and its inhibition strength
+   (over the same range); ASP also its decay phase, time-dependent learning
+   rate and frequency gain; SpikeDyn its own constants. The spaces, their
+   ranges and the reasons are in ``docs/results.md``; `edge_report` tells
+   whether a best value lies near an arbitrary edge of its range.
 2. **Trials**: Optuna's TPE sampler (seeded) proposes parameters; each trial
-   is one dynamic-digits run with ``stream.evaluation = 'validation'``: the
+   is one dynamic-digits run per stream seed (`TRIAL_SEEDS`, the same for
+   every trial and family) with ``stream.evaluation = 'validation'``: the
    network learns the class-incremental stream from training digits outside
    the fixed validation split and is evaluated on validation digits only. No
-   test digit is ever presented while tuning.
+   test digit is ever presented while tuning. A run whose network falls
+   silent is stopped and scores 0 (`SILENT_PRESENTATIONS`).
 3. **Objective** (`objective`): the mean of the recent-task and the
-   previous-task accuracy, the two figures the SpikeDyn claims are about.
+   previous-task accuracy, the two figures the SpikeDyn claims are about,
+   averaged over the trial's seeds.
 4. **Budget**: every variant gets the same number of trials (``--trials``),
    counted whatever their outcome (a failed trial uses its share).
 5. **Storage**: every trial is kept — in Optuna's SQLite file
@@ -44,13 +48,24 @@ from spikedyn_brian.analysis.storage import read_dataset, write_dataset
 from spikedyn_brian.cluster import dask_client, import_brian2_in_worker
 from spikedyn_brian.config import ConfigError, ContinualExperiment, load_experiment, merge
 
-__all__ = ["Dimension", "SEARCH_SPACES", "TuningPlan", "objective", "run", "best_overrides",
+__all__ = ["Dimension", "SEARCH_SPACES", "TRIAL_SEEDS", "TuningPlan", "objective", "run",
+           "best_overrides", "best_trial_position", "best_so_far", "edge_report",
+           "tuned_overrides", "tuned_set_path", "write_tuned_set", "TUNED_DIRECTORY",
            "OBJECTIVE_DESCRIPTION"]
 
 OBJECTIVE_DESCRIPTION = (
     "mean of recent-task and previous-task accuracy (all-activity rule) on the "
     "validation split, dynamic-digits protocol"
 )
+
+
+#: Limits of the ranges that are physical rather than arbitrary: a best value
+#: there means the mechanism is off (or its decay absent) within the stream,
+#: so the range needs no widening. K = 1,000 digits per task: 10^4 training
+#: presentations, about 5.5 × 10^6 ms of simulated time.
+_OFF = "off within the stream (the whole stream changes a weight by less than 0.003)"
+_NO_DECAY = "no decay within the stream (the time constant exceeds the stream's length 100-fold)"
+_CONSTANT = "constant over the stream (10^4 presentations against a constant of 10^7)"
 
 
 @dataclass(frozen=True)
@@ -67,6 +82,9 @@ class Dimension:
         Sample the range on a log scale.
     choices : tuple
         Values of a categorical parameter (then ``low``/``high`` are unused).
+    low_limit, high_limit : str
+        Why an edge is a physical limit (empty: an arbitrary edge, which a
+        best value must not approach: `edge_report`).
     """
 
     key: str
@@ -74,6 +92,8 @@ class Dimension:
     high: float = 1.0
     log: bool = False
     choices: tuple = ()
+    low_limit: str = ""
+    high_limit: str = ""
 
     def distribution(self):
         import optuna
@@ -82,6 +102,14 @@ class Dimension:
             return optuna.distributions.CategoricalDistribution(self.choices)
         return optuna.distributions.FloatDistribution(self.low, self.high, log=self.log)
 
+    def distance_to_edges(self, value):
+        """(distance to ``low``, distance to ``high``): decades on a log scale,
+        fractions of the range on a linear one."""
+        if self.log:
+            return float(np.log10(value / self.low)), float(np.log10(self.high / value))
+        width = self.high - self.low
+        return (value - self.low) / width, (self.high - value) / width
+
     def __repr__(self):
         if self.choices:
             return f"Dimension({self.key!r}, choices={self.choices!r})"
@@ -89,36 +117,67 @@ class Dimension:
         return f"Dimension({self.key!r}, {self.low:g}..{self.high:g}{scale})"
 
 
+#: A best value closer to an arbitrary edge than this (decades on a log
+#: scale, fraction of the range on a linear one) asks for a wider range.
+EDGE_MARGIN = {"log": 0.2, "linear": 0.05}
+
+#: The inhibition strength every family tunes, over the same range: the
+#: conductance jump one excitatory spike gives the other excitatory neurons
+#: (Diehl & Cook, ASP: through its inhibitory partner, w_inh_to_exc;
+#: SpikeDyn: directly, w_lateral).
+_INHIBITION_RANGE = dict(low=0.3, high=100.0, log=True)
+
 _LEARNING = (
-    Dimension("plasticity.nu_post", 1e-3, 1e-1, log=True),
-    Dimension("plasticity.nu_pre", 1e-5, 1e-3, log=True),
-    Dimension("excitatory.theta_plus_mV", 0.01, 0.5, log=True),
-    Dimension("excitatory.tau_theta_ms", 1e5, 1e8, log=True),
+    Dimension("plasticity.nu_post", 1e-4, 1e-1, log=True),
+    Dimension("plasticity.nu_pre", 1e-7, 1e-2, log=True, low_limit=_OFF),
+    Dimension("excitatory.theta_plus_mV", 1e-3, 1.0, log=True),
+    Dimension("excitatory.tau_theta_ms", 1e5, 1e9, log=True, high_limit=_NO_DECAY),
+    Dimension("plasticity.w_inh_to_exc", **_INHIBITION_RANGE),
 )
 
-#: Variant → tuned dimensions. Ranges span at least a decade around the
-#: published (Diehl & Cook) or default values.
+#: Variant → tuned dimensions (reasons and the earlier, narrower ranges:
+#: ``docs/results.md``). Every family tunes its learning rates, its threshold
+#: adaptation and its inhibition strength, over ranges widened until no best
+#: value of the earlier study lay within 0.2 decades of an arbitrary edge.
 SEARCH_SPACES = {
-    "diehl-cook": _LEARNING + (Dimension("excitatory.timer", choices=("original", "brian2-port")),),
+    "diehl-cook": _LEARNING,
     "asp": _LEARNING + (
-        Dimension("asp.leak_per_sample", 1e-4, 1e-1, log=True),
-        Dimension("asp.significance_rate", 1e-3, 1.0, log=True),
+        Dimension("asp.leak_per_sample", 1e-6, 0.3, log=True, low_limit=_OFF),
+        Dimension("asp.significance_rate", 1e-4, 1.0, log=True,
+                  high_limit="s follows the presynaptic trace at every post spike"),
+        Dimension("asp.baseline_weight", 0.0, 0.3, low_limit="a leak toward zero"),
+        Dimension("asp.learning_rate_tau_presentations", 1e1, 1e7, log=True,
+                  high_limit=_CONSTANT),
+        Dimension("asp.frequency_gain", 1e-2, 1e2, log=True,
+                  low_limit="updates independent of input frequency (1 % at most)"),
     ),
     "spikedyn": (
-        Dimension("plasticity.nu_post", 1e-3, 1e-1, log=True),
-        Dimension("spikedyn.x_target", 0.0, 0.5),
-        Dimension("spikedyn.w_lateral", 3.0, 50.0, log=True),
-        Dimension("spikedyn.consolidation_spikes", 10.0, 1e4, log=True),
-        Dimension("spikedyn.activity_tau_presentations", 1e2, 1e6, log=True),
-        Dimension("spikedyn.theta_rate_mV", 0.005, 0.5, log=True),
-        Dimension("spikedyn.target_response", 5.0, 100.0, log=True),
-        Dimension("spikedyn.weight_decay_per_sample", 1e-5, 1e-2, log=True),
+        Dimension("plasticity.nu_post", 1e-4, 1e-1, log=True),
+        Dimension("spikedyn.x_target", 0.0, 1.0, low_limit="no depression at all",
+                  high_limit="traces lie in [0, 1]: depression at every post spike"),
+        Dimension("spikedyn.w_lateral", **_INHIBITION_RANGE),
+        Dimension("spikedyn.consolidation_spikes", 1.0, 1e5, log=True),
+        Dimension("spikedyn.activity_tau_presentations", 1e1, 1e7, log=True,
+                  high_limit=_NO_DECAY),
+        Dimension("spikedyn.theta_rate_mV", 1e-4, 1.0, log=True),
+        Dimension("spikedyn.target_response", 1.0, 300.0, log=True),
+        Dimension("spikedyn.weight_decay_per_sample", 1e-7, 1e-2, log=True, low_limit=_OFF),
     ),
 }
 
+#: Stream seeds of every trial: the objective is their mean (common random
+#: numbers: every trial of every family sees the same streams).
+TRIAL_SEEDS = (100, 101)
+
+#: A trial whose network needs more than this many presentations per digit,
+#: on average over a chunk (it has fallen silent: every digit is shown again
+#: at rising intensity up to the cap), is stopped and scored 0.
+SILENT_PRESENTATIONS = 4.0
+
 
 def objective(dataset):
-    """The tuning objective of a dynamic-digits results Dataset (`OBJECTIVE_DESCRIPTION`)."""
+    """The tuning objective of one dynamic-digits results Dataset (`OBJECTIVE_DESCRIPTION`);
+    a trial's objective is its mean over `TuningPlan.seeds`."""
     return 0.5 * (float(dataset.recent_task_accuracy) + float(dataset.previous_tasks_accuracy))
 
 
@@ -134,6 +193,11 @@ def _nested(params):
     return nested
 
 
+#: Per-run metrics stored for every trial and seed.
+_METRICS = ("objective", "recent_task_accuracy", "later_recent_task_accuracy",
+            "previous_tasks_accuracy", "average_seen_accuracy")
+
+
 @dataclass
 class TuningPlan:
     """One variant's tuning study.
@@ -147,7 +211,8 @@ class TuningPlan:
     base : dict
         Overrides of the dynamic-digits defaults shared by every trial
         (network size, stream length, data directory, validation digits per
-        class, seed). ``stream.evaluation`` is always ``'validation'``.
+        class). ``stream.evaluation`` is always ``'validation'``; the stream
+        seed is each of `seeds` in turn.
     output : str
         Trial table (netCDF); the study is ``<output>.db``, the trials'
         results files ``<output stem>_trials/``.
@@ -157,6 +222,8 @@ class TuningPlan:
         LocalCluster worker processes (0: one per core).
     sampler_seed : int
         Seed of the TPE sampler.
+    seeds : tuple of int
+        Stream seeds of every trial (its objective is their mean).
     """
 
     variant: str
@@ -166,6 +233,7 @@ class TuningPlan:
     scheduler: str | None = None
     workers: int = 0
     sampler_seed: int = 0
+    seeds: tuple = TRIAL_SEEDS
 
     def __post_init__(self):
         if self.variant not in SEARCH_SPACES:
@@ -173,6 +241,10 @@ class TuningPlan:
                               f"{', '.join(SEARCH_SPACES)}")
         if int(self.trials) < 1:
             raise ConfigError(f"the tuning budget must be at least 1 trial, got {self.trials}")
+        self.seeds = tuple(int(seed) for seed in self.seeds)
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"a trial needs at least one stream seed, each once; got "
+                              f"{list(self.seeds)}")
 
     @property
     def space(self):
@@ -188,56 +260,76 @@ class TuningPlan:
         return output.with_name(f"{output.stem}_trials")
 
     def study_name(self):
-        """Names the study by variant, space and base configuration (one .db may hold several)."""
-        text = json.dumps([self.variant, [repr(d) for d in self.space], self.base], sort_keys=True)
+        """Names the study by variant, space, seeds and base configuration (one .db may hold several)."""
+        text = json.dumps([self.variant, [repr(d) for d in self.space], self.base,
+                           list(self.seeds)], sort_keys=True)
         return f"{self.variant}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
-    def experiment(self, params):
-        """The ContinualExperiment of one trial (its results file named by its parameters)."""
+    def experiment(self, params, seed=None):
+        """The ContinualExperiment of one trial's run with stream seed ``seed``
+        (default: the first of `seeds`), its results file named by its parameters."""
+        seed = self.seeds[0] if seed is None else int(seed)
         key = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
         overrides = merge(copy.deepcopy(self.base), {
             "network": merge(merge(self.base.get("network", {}), {"variant": self.variant}),
                              _nested(params)),
-            "stream": merge(self.base.get("stream", {}), {"evaluation": "validation"}),
-            "output": {"path": str(self.trials_directory / f"trial-{key}.nc"),
+            "stream": merge(self.base.get("stream", {}), {
+                "evaluation": "validation", "seed": seed,
+                "max_presentations_per_sample": SILENT_PRESENTATIONS}),
+            "output": {"path": str(self.trials_directory / f"trial-{key}-seed{seed}.nc"),
                        "progress": False},
         })
         from spikedyn_brian.protocols import dynamic_digits
 
         return load_experiment(dynamic_digits.DEFAULT_CONFIG, overrides, ContinualExperiment)
 
+    def trial_experiments(self, params):
+        """One experiment per seed of `seeds`."""
+        return [self.experiment(params, seed) for seed in self.seeds]
 
-def _run_trial(experiment):
-    """Dask task: one dynamic-digits run on validation digits; its metrics.
 
-    Compiled in a build directory of its own, removed afterwards (every trial
-    has other constants); a results file that exists already is reused, and
-    an interrupted trial resumes from its checkpoint.
+def _run_trial(experiments):
+    """Dask task: a trial's dynamic-digits runs on validation digits, one per seed; metrics.
+
+    The runs share one build directory of their own (every trial has other
+    constants; the seeds of a trial compile once), next to the trial's
+    results so that a killed trial's build is found and removed by its
+    re-run; removed afterwards. A results file that exists already is reused,
+    and an interrupted run resumes from its checkpoint. A run whose network
+    fell silent (`SILENT_PRESENTATIONS`) scores 0 on every metric.
     """
     import_brian2_in_worker()
+    from spikedyn_brian.phases import SilentNetworkError
     from spikedyn_brian.protocols import dynamic_digits
 
-    path = Path(experiment.output.path)
-    if not path.exists():
-        # A build of its own (every trial has other constants), next to the
-        # trial's results so that a killed trial's build is found and removed
-        # by its re-run; removed afterwards.
-        build_root = path.parent / ".builds" / path.stem
+    first = Path(experiments[0].output.path)
+    build_root = first.parent / ".builds" / first.stem
+    per_seed = []
+    try:
+        for experiment in experiments:
+            path = Path(experiment.output.path)
+            if not path.exists():
+                experiment.device.build_dir = str(build_root)
+                try:
+                    dynamic_digits.run(experiment)
+                except SilentNetworkError as error:
+                    per_seed.append({**{name: 0.0 for name in _METRICS}, "silent": str(error),
+                                     "path": ""})
+                    continue
+            dataset = read_dataset(path)
+            per_seed.append({
+                "objective": objective(dataset),
+                **{name: float(dataset[name]) for name in _METRICS[1:]},
+                "silent": "", "path": str(path),
+            })
+    finally:
         shutil.rmtree(build_root, ignore_errors=True)
-        experiment.device.build_dir = str(build_root)
-        try:
-            dynamic_digits.run(experiment)
-        finally:
-            shutil.rmtree(build_root, ignore_errors=True)
-    dataset = read_dataset(path)
-    return {
-        "objective": objective(dataset),
-        "recent_task_accuracy": float(dataset.recent_task_accuracy),
-        "previous_tasks_accuracy": float(dataset.previous_tasks_accuracy),
-        "average_seen_accuracy": float(dataset.average_seen_accuracy),
-        "path": str(path),
-        "worker_pid": os.getpid(),
-    }
+    metrics = {name: float(np.mean([run[name] for run in per_seed])) for name in _METRICS}
+    metrics.update({f"{name}_per_seed": [run[name] for run in per_seed] for name in _METRICS})
+    metrics["silent"] = "; ".join(run["silent"] for run in per_seed if run["silent"])
+    metrics["paths"] = [run["path"] for run in per_seed]
+    metrics["worker_pid"] = os.getpid()
+    return metrics
 
 
 def _load_study(plan):
@@ -251,7 +343,7 @@ def _load_study(plan):
         study_name=plan.study_name(), storage=f"sqlite:///{plan.study_path}",
         direction="maximize", sampler=sampler, load_if_exists=True)
     # Trials a previous (interrupted) process left running run again with
-    # the same parameters; their results file is reused if it was written.
+    # the same parameters; their results files are reused if they were written.
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
         study.enqueue_trial(trial.params, user_attrs={"rerun_of": trial.number})
@@ -282,8 +374,8 @@ def run(plan, progress=None):
         while True:
             while len(pending) < slots and _spent(study) + len(pending) < plan.trials:
                 trial = study.ask(distributions)
-                experiment = plan.experiment(trial.params)
-                future = client.submit(_run_trial, experiment, pure=False, retries=1,
+                experiments = plan.trial_experiments(trial.params)
+                future = client.submit(_run_trial, experiments, pure=False, retries=1,
                                        key=f"trial-{plan.variant}-{trial.number}")
                 pending[future] = trial
             if not pending:
@@ -301,9 +393,12 @@ def run(plan, progress=None):
                     trial.set_user_attr(name, value)
                 study.tell(trial, metrics["objective"])
                 if progress:
+                    seeds = ", ".join(f"{value:.3f}" for value in metrics["objective_per_seed"])
                     print(f"trial {trial.number}: objective {metrics['objective']:.4f} "
-                          f"(recent {metrics['recent_task_accuracy']:.3f}, previous "
-                          f"{metrics['previous_tasks_accuracy']:.3f})", flush=True)
+                          f"(seeds {seeds}; recent {metrics['recent_task_accuracy']:.3f}, "
+                          f"previous {metrics['previous_tasks_accuracy']:.3f})"
+                          + (f" [silent: {metrics['silent']}]" if metrics["silent"] else ""),
+                          flush=True)
     finally:
         client.close()
         if cluster is not None:
@@ -317,19 +412,31 @@ def run(plan, progress=None):
 
 
 def trial_table(plan, study):
-    """Every trial of the study as a Dataset over ``trial``."""
+    """Every trial of the study as a Dataset over ``trial`` (and ``seed``)."""
     trials = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
     numbers = np.array([t.number for t in trials], dtype=np.int64)
     data = {
         "objective": (("trial",), np.array([np.nan if t.value is None else t.value
                                             for t in trials]),
-                      {"long_name": OBJECTIVE_DESCRIPTION, "units": "1"}),
+                      {"long_name": f"{OBJECTIVE_DESCRIPTION}, mean over the trial's seeds",
+                       "units": "1"}),
         "state": (("trial",), np.array([t.state.name for t in trials], dtype=object),
                   {"long_name": "Optuna trial state"}),
+        "silent": (("trial",), np.array([t.user_attrs.get("silent", "") for t in trials],
+                                        dtype=object),
+                   {"long_name": "why a run of the trial was stopped as silent (scored 0)"}),
     }
-    for metric in ("recent_task_accuracy", "previous_tasks_accuracy", "average_seen_accuracy"):
+    n_seeds = len(plan.seeds)
+    for metric in _METRICS[1:]:
         data[metric] = (("trial",), np.array([t.user_attrs.get(metric, np.nan) for t in trials]),
-                        {"long_name": f"{metric.replace('_', ' ')} (validation)", "units": "1"})
+                        {"long_name": f"{metric.replace('_', ' ')} (validation), mean over "
+                                      "seeds", "units": "1"})
+    for metric in _METRICS:
+        values = [t.user_attrs.get(f"{metric}_per_seed") or [np.nan] * n_seeds for t in trials]
+        data[f"{metric}_per_seed"] = (("trial", "seed"),
+                                      np.array(values, dtype=float).reshape(len(trials), n_seeds),
+                                      {"long_name": f"{metric.replace('_', ' ')} (validation) "
+                                                    "of each seed", "units": "1"})
     for dimension in plan.space:
         values = [t.params.get(dimension.key) for t in trials]
         if dimension.choices:
@@ -341,21 +448,37 @@ def trial_table(plan, study):
                 {"log_scale": int(dimension.log), "range": [dimension.low, dimension.high]})
     complete = [t for t in trials if t.value is not None]
     best = max(complete, key=lambda t: t.value) if complete else None
-    dataset = xarray.Dataset(data, coords={"trial": numbers})
+    dataset = xarray.Dataset(data, coords={"trial": numbers,
+                                           "seed": np.array(plan.seeds, dtype=np.int64)})
     dataset.attrs = {
         "title": f"spikedyn-brian tuning study, variant {plan.variant}",
         "variant": plan.variant,
         "budget_trials": int(plan.trials),
         "objective": OBJECTIVE_DESCRIPTION,
+        "trial_seeds": [int(seed) for seed in plan.seeds],
+        "silent_presentations": SILENT_PRESENTATIONS,
         "sampler": f"optuna TPESampler(seed={plan.sampler_seed})",
         "search_space": [repr(d) for d in plan.space],
         "base_config": json.dumps(plan.base, sort_keys=True),
         "study": f"{plan.study_path.name}:{plan.study_name()}",
         "best_trial": -1 if best is None else int(best.number),
         "best_params": json.dumps({} if best is None else best.params, sort_keys=True),
+        "core_seconds": float(sum((t.datetime_complete - t.datetime_start).total_seconds()
+                                  for t in trials if t.datetime_complete and t.datetime_start)),
         **provenance.attributes(),
     }
     return dataset
+
+
+def best_trial_position(dataset, where=None):
+    """Index (along ``trial``) of the best complete trial of a trial table."""
+    mask = np.isfinite(dataset.objective.values)
+    for key, value in (where or {}).items():
+        mask &= dataset[f"param.{key}"].values.astype(str) == str(value)
+    if not mask.any():
+        raise ValueError(f"no complete trial matches {where!r}" if where
+                         else "no complete trial")
+    return int(np.flatnonzero(mask)[np.argmax(dataset.objective.values[mask])])
 
 
 def best_overrides(path, where=None):
@@ -366,9 +489,7 @@ def best_overrides(path, where=None):
     path : str or Path
         Trial table (netCDF).
     where : dict, optional
-        Parameter key → value the trial must have (e.g.
-        ``{'excitatory.timer': 'brian2-port'}``: the best trial with the other
-        reading of the timer).
+        Parameter key → value the trial must have.
 
     Returns
     -------
@@ -377,15 +498,175 @@ def best_overrides(path, where=None):
         variant: ``{'variant': 'diehl-cook', ...}``.
     """
     dataset = read_dataset(path)
-    mask = np.isfinite(dataset.objective.values)
-    for key, value in (where or {}).items():
-        mask &= dataset[f"param.{key}"].values.astype(str) == str(value)
-    if not mask.any():
-        raise ValueError(f"no complete trial in '{path}' matches {where!r}")
-    position = int(np.flatnonzero(mask)[np.argmax(dataset.objective.values[mask])])
+    try:
+        position = best_trial_position(dataset, where)
+    except ValueError as error:
+        raise ValueError(f"{error} in '{path}'") from None
     params = {}
     for name in dataset.data_vars:
         if name.startswith("param."):
             value = dataset[name].values[position]
             params[name[len("param."):]] = value.item() if hasattr(value, "item") else value
     return merge({"variant": dataset.attrs["variant"]}, _nested(params))
+
+
+def best_so_far(objective_values):
+    """Best objective reached up to each trial (NaN, failed trials, are skipped).
+
+    Parameters
+    ----------
+    objective_values : array_like
+        Objectives in trial order.
+
+    Returns
+    -------
+    ndarray
+        Same length; NaN until the first complete trial.
+    """
+    values = np.asarray(objective_values, dtype=float)
+    filled = np.where(np.isfinite(values), values, -np.inf)
+    best = np.maximum.accumulate(filled)
+    return np.where(np.isfinite(best), best, np.nan)
+
+
+def edge_report(dataset, variant=None):
+    """Where the best trial's values lie in their ranges.
+
+    Returns
+    -------
+    list of dict
+        One per numeric dimension: ``key``, ``value``, ``to_low``, ``to_high``
+        (decades on a log scale, fractions of the range on a linear one),
+        ``near`` (``'low'``, ``'high'`` or ``''``: within `EDGE_MARGIN`) and
+        ``limit`` (why that edge is physical, or ``''`` when it is arbitrary
+        and the range should be widened).
+    """
+    variant = variant or dataset.attrs["variant"]
+    position = best_trial_position(dataset)
+    rows = []
+    for dimension in SEARCH_SPACES[variant]:
+        if dimension.choices:
+            continue
+        value = float(dataset[f"param.{dimension.key}"].values[position])
+        to_low, to_high = dimension.distance_to_edges(value)
+        margin = EDGE_MARGIN["log" if dimension.log else "linear"]
+        near = "low" if to_low < margin else ("high" if to_high < margin else "")
+        limit = {"low": dimension.low_limit, "high": dimension.high_limit, "": ""}[near]
+        rows.append({"key": dimension.key, "value": value, "to_low": to_low,
+                     "to_high": to_high, "near": near, "limit": limit})
+    return rows
+
+
+# --------------------------------------------------------------------------
+# Shipped tuned sets
+# --------------------------------------------------------------------------
+
+#: The committed tuned networks: ``<family>_N<size>.toml`` (`write_tuned_set`).
+TUNED_DIRECTORY = Path(__file__).with_name("tuned")
+
+
+def tuned_set_path(name, n_neurons=None):
+    """The shipped tuned set a name selects.
+
+    ``'spikedyn'`` is the N = ``n_neurons`` set (default 400), ``'spikedyn-N200'``
+    the N = 200 one; ``<family>_N<size>.toml`` in `TUNED_DIRECTORY`.
+
+    Raises
+    ------
+    ConfigError
+        If no such set is shipped (naming those that are).
+    """
+    family, _, size = str(name).partition("-N")
+    if not size.isdigit():
+        family, size = str(name), str(n_neurons or 400)
+    path = TUNED_DIRECTORY / f"{family}_N{int(size)}.toml"
+    if not path.is_file():
+        shipped = sorted(p.stem.replace("_N", "-N") for p in TUNED_DIRECTORY.glob("*_N*.toml"))
+        raise ConfigError(
+            f"no shipped tuned set {family!r} for N = {size}; shipped: "
+            f"{', '.join(shipped) or 'none'} (or give a trial table .nc or a tuned-set .toml)")
+    return path
+
+
+def tuned_overrides(source, where=None, n_neurons=None):
+    """``[network]`` overrides of a tuned network.
+
+    Parameters
+    ----------
+    source : str or Path
+        A trial table of `run` (``.nc``: its best trial, among those matching
+        ``where``), a tuned-set TOML file (its ``[network]`` table), or the
+        name of a shipped set (`tuned_set_path`).
+    """
+    from spikedyn_brian.config import read_mapping
+
+    text = str(source)
+    if text.endswith(".nc"):
+        return best_overrides(text, where=where)
+    path = Path(text) if text.endswith(".toml") else tuned_set_path(text, n_neurons)
+    network = read_mapping(path).get("network")
+    if not isinstance(network, dict):
+        raise ConfigError(f"tuned set '{path}' has no [network] table")
+    return network
+
+
+def _toml_value(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    return repr(float(value)) if isinstance(value, float) else str(value)
+
+
+def write_tuned_set(table_path, output_path):
+    """Write the best trial of a trial table as a tuned-set TOML file.
+
+    The file holds the ``[network]`` overrides of the best trial, with the
+    trial, its objective (per seed), the data split, the study's base
+    configuration and the commit in comments.
+    """
+    dataset = read_dataset(table_path)
+    position = best_trial_position(dataset)
+    overrides = best_overrides(table_path)
+    base = json.loads(dataset.attrs["base_config"])
+    n_neurons = base.get("network", {}).get("n_neurons", "the protocol's default")
+    per_seed = ", ".join(f"{seed}: {value:.4f}" for seed, value in zip(
+        dataset.seed.values, dataset.objective_per_seed.values[position]))
+    lines = [
+        f"# Tuned {dataset.attrs['variant']} network, N = {n_neurons}: best trial "
+        f"{int(dataset.trial.values[position])} of {int(dataset.sizes['trial'])} "
+        f"(budget {dataset.attrs['budget_trials']}).",
+        f"# Objective {float(dataset.objective.values[position]):.4f}: "
+        f"{dataset.attrs['objective']}, mean over stream seeds ({per_seed}).",
+        "# Data: training digits outside the fixed validation split of full MNIST; no test "
+        "digit seen.",
+        f"# Study base configuration: {dataset.attrs['base_config']}",
+        f"# Code: commit {dataset.attrs.get('code_version', 'unknown')}; written by "
+        "spikedyn_brian.protocols.tuning.write_tuned_set from the trial table.",
+        "",
+        "[network]",
+        f"variant = {_toml_value(overrides.pop('variant'))}",
+    ]
+    for table, values in sorted(overrides.items()):
+        lines += ["", f"[network.{table}]"]
+        lines += [f"{key} = {_toml_value(value)}" for key, value in sorted(values.items())]
+    Path(output_path).parent.mkdir(parents=True, exist_ok=True)
+    Path(output_path).write_text("\n".join(lines) + "\n")
+    return Path(output_path)
+
+
+def main(argv=None):
+    """``python -m spikedyn_brian.protocols.tuning ship TRIALS.nc OUT.toml``."""
+    import sys
+
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 3 or argv[0] != "ship":
+        print("usage: python -m spikedyn_brian.protocols.tuning ship TRIALS.nc OUT.toml",
+              file=sys.stderr)
+        return 2
+    print(f"wrote {write_tuned_set(argv[1], argv[2])}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -59,9 +59,11 @@ def _add_run_output_options(parser, d):
     parser.add_argument("--chunk-samples", type=_positive_int, metavar="C",
                         help="most digits of one compiled run, the checkpoint granularity "
                              f"(default {d['device.chunk_samples']})")
-    parser.add_argument("--tuned", metavar="TRIALS.nc",
-                        help="the network of the best trial of a `spikedyn run tune` table "
-                             "(other options still override it)")
+    parser.add_argument("--tuned", metavar="NAME|FILE",
+                        help="a tuned network: a shipped set by name (diehl-cook, asp, "
+                             "spikedyn: the set for --neurons; or e.g. spikedyn-N200), a "
+                             "tuned-set .toml or a `spikedyn run tune` trial table .nc (its "
+                             "best trial); other options still override it")
     parser.add_argument("--overwrite", action="store_true", default=None,
                         help="replace a results file that exists")
     parser.add_argument("--out", metavar="FILE.nc", help="results file (netCDF)")
@@ -130,10 +132,10 @@ def _overrides(args, table):
         overrides["output"]["progress"] = False
     if getattr(args, "tuned", None):
         from spikedyn_brian.config import merge
-        from spikedyn_brian.protocols.tuning import best_overrides
+        from spikedyn_brian.protocols.tuning import tuned_overrides
 
         try:
-            tuned = best_overrides(args.tuned)
+            tuned = tuned_overrides(args.tuned, n_neurons=getattr(args, "neurons", None))
         except (OSError, ValueError) as error:
             raise ConfigError(f"--tuned {args.tuned}: {error}") from None
         overrides["network"] = merge(tuned, overrides["network"])
@@ -248,7 +250,8 @@ def _run_dynamic_digits(args):
           f"{dataset.sizes['after_task']} tasks")
     final_previous = float(dataset.previous_tasks_accuracy_per_step.isel(after_task=-1))
     print(f"recent task accuracy (each task right after learning it): "
-          f"{float(dataset.recent_task_accuracy):.4f}")
+          f"{float(dataset.recent_task_accuracy):.4f} "
+          f"(without task 0: {float(dataset.later_recent_task_accuracy):.4f})")
     print(f"previous tasks accuracy (average over the stream): "
           f"{float(dataset.previous_tasks_accuracy):.4f}")
     print(f"earlier tasks at the end of the stream: {final_previous:.4f}")
@@ -281,9 +284,11 @@ def _add_comparison(subparsers):
                         help="non-dynamic control: the same digits shuffled across tasks")
     parser.add_argument("--data-dir", metavar="DIR", help="directory with the MNIST IDX files")
     parser.add_argument("--device", choices=DEVICES, help="simulation device of every run")
-    parser.add_argument("--tuned", nargs="+", metavar="FAMILY=FILE.nc",
-                        help="trial tables of `spikedyn run tune` (families diehl-cook, asp, "
-                             "spikedyn); without one a family runs with default parameters")
+    parser.add_argument("--tuned", nargs="+", metavar="FAMILY=SOURCE",
+                        help="each family's tuned network (families diehl-cook, asp, "
+                             "spikedyn): a `spikedyn run tune` trial table .nc, a tuned-set "
+                             ".toml or a shipped set's name (e.g. spikedyn=spikedyn-N200); "
+                             "without one a family runs with its defaults")
     parser.add_argument("--build-dir", metavar="DIR", help="root of compiled builds")
     parser.add_argument("--scheduler", metavar="ADDRESS", help="existing Dask scheduler")
     parser.add_argument("--workers", type=_positive_int, help="LocalCluster worker processes")
@@ -309,9 +314,9 @@ def _run_comparison(args):
     tuned = {}
     for item in args.tuned or ():
         family, separator, path = item.partition("=")
-        if not separator or family not in ("diehl-cook", "asp", "spikedyn"):
-            raise ConfigError(f"--tuned takes FAMILY=FILE.nc with FAMILY one of diehl-cook, "
-                              f"asp, spikedyn; got {item!r}")
+        if not separator or family not in TUNING_FAMILIES:
+            raise ConfigError(f"--tuned takes FAMILY=SOURCE with FAMILY one of "
+                              f"{', '.join(TUNING_FAMILIES)}; got {item!r}")
         tuned[family] = path
     plan = continual_comparison.ComparisonPlan(base=base, tuned=tuned)
     if args.variants:
@@ -325,13 +330,14 @@ def _run_comparison(args):
     if args.out:
         plan.output = args.out
     dataset = continual_comparison.run(plan)
-    print("mean ± 95 % CI over seeds (accuracy in %): recent task | previous tasks (average "
-          "over the stream) | earlier tasks at the end | forgetting")
+    print("mean ± 95 % CI over seeds (accuracy in %): recent task | recent without task 0 | "
+          "previous tasks (average over the stream) | earlier tasks at the end | forgetting")
     for variant in dataset.variant.values:
         row = dataset.sel(variant=variant)
         cells = [f"{100 * float(row[f'{name}_mean']):5.1f} ± {100 * float(row[f'{name}_ci95']):4.1f}"
-                 for name in ("recent_task_accuracy", "previous_tasks_accuracy",
-                              "final_previous_tasks_accuracy", "average_forgetting")]
+                 for name in ("recent_task_accuracy", "later_recent_task_accuracy",
+                              "previous_tasks_accuracy", "final_previous_tasks_accuracy",
+                              "average_forgetting")]
         print(f"{variant:40s} " + " | ".join(cells))
     if "baseline" in dataset.dims:
         print("SpikeDyn minus baseline, paired over seeds (points):")
@@ -339,8 +345,8 @@ def _run_comparison(args):
             row = dataset.sel(baseline=baseline)
             cells = [f"{name.split('_')[0]} {100 * float(row[f'{name}_difference_mean']):+5.1f} "
                      f"± {100 * float(row[f'{name}_difference_ci95']):4.1f}"
-                     for name in ("recent_task_accuracy", "previous_tasks_accuracy",
-                                  "final_previous_tasks_accuracy")]
+                     for name in ("recent_task_accuracy", "later_recent_task_accuracy",
+                                  "previous_tasks_accuracy", "final_previous_tasks_accuracy")]
             print(f"  vs {baseline:36s} " + "; ".join(cells))
     print(f"results written to {plan.output}")
     return 0
@@ -548,7 +554,9 @@ def _add_tune(subparsers):
                         help="training digits per task")
     parser.add_argument("--validation-per-class", type=_positive_int, metavar="V",
                         help="validation digits per seen class after every task")
-    parser.add_argument("--seed", type=int, metavar="S", help="seed of every trial's run")
+    parser.add_argument("--seeds", type=int, nargs="+", metavar="S",
+                        help="stream seeds of every trial; its objective is their mean "
+                             "(default: 100 101)")
     parser.add_argument("--sampler-seed", type=int, default=0, metavar="S",
                         help="seed of the TPE sampler (default 0)")
     parser.add_argument("--device", choices=DEVICES, help="simulation device of the trials")
@@ -567,14 +575,14 @@ def _run_tune(args):
     for section, key, value in (("network", "n_neurons", args.neurons),
                                 ("stream", "samples_per_task", args.samples_per_task),
                                 ("stream", "test_per_class", args.validation_per_class),
-                                ("stream", "seed", args.seed),
                                 ("stream", "data_dir", args.data_dir),
                                 ("device", "name", args.device)):
         if value is not None:
             base.setdefault(section, {})[key] = value
     plan = tuning.TuningPlan(variant=args.variant, trials=args.trials, base=base,
                              output=args.out, scheduler=args.scheduler,
-                             workers=args.workers or 0, sampler_seed=args.sampler_seed)
+                             workers=args.workers or 0, sampler_seed=args.sampler_seed,
+                             seeds=tuple(args.seeds or tuning.TRIAL_SEEDS))
     plan.experiment({})  # validate the base configuration before anything runs
     dataset = tuning.run(plan, progress=True)
     best = dataset.attrs["best_trial"]

@@ -105,6 +105,10 @@ class ContinualStreamConfig:
     #: Evaluation split: 'test' (final reports) or 'validation' (tuning; the
     #: training digits then come from outside the fixed validation split).
     evaluation: str = "test"
+    #: Stop the run (an error) when a chunk's digits needed more presentations
+    #: each on average: the network has fallen silent. 0: never (the tuner
+    #: sets 4).
+    max_presentations_per_sample: float = 0.0
 
 
 @dataclass
@@ -1014,6 +1018,12 @@ def _validate_continual(experiment):
         )
     for key in ("samples_per_task", "probe_per_class", "test_per_class"):
         _check_count("stream", key, getattr(stream, key), 1, STREAM_LIMITS[key])
+    limit = stream.max_presentations_per_sample
+    if not (limit == 0 or 1 <= limit <= 1e6):
+        raise ConfigError(
+            f"key 'stream.max_presentations_per_sample' is {_show(limit)}; it must be 0 (no "
+            "limit) or a number of presentations per digit in [1, 1e6] (every digit needs "
+            "at least one)")
     tasks = len(order) // stream.classes_per_task
     if stream.samples_per_task * tasks > STREAM_LIMITS["presentations"]:
         raise ConfigError(

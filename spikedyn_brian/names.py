@@ -21,16 +21,16 @@ STANDALONE_DEVICES = ("cpp_standalone", "cpp_dense", "genn", "cuda")
 #: What each ``--network`` variant is.
 VARIANT_HELP = (
     "diehl-cook: Diehl & Cook (2015), the unsupervised STDP baseline; "
-    "asp: ASP (Panda et al. 2018, adaptive synaptic plasticity: a significance-gated "
-    "weight leak on Diehl & Cook's network), reconstructed from its abstract; "
+    "asp: ASP (Panda et al. 2018, adaptive synaptic plasticity: Diehl & Cook's network "
+    "with a significance-gated weight decay toward a baseline, a time-dependent learning "
+    "rate and frequency-dependent updates), reconstructed from its abstract and a survey; "
     "spikedyn: SpikeDyn (Putra & Shafique 2021, direct lateral inhibition and four "
     "continual-learning mechanisms), reconstructed (docs/models.md)"
 )
 
 #: Variants of ``spikedyn run continual-comparison`` (`continual_comparison.VARIANTS`).
 COMPARISON_VARIANTS = (
-    "diehl-cook", "diehl-cook-original-timer", "diehl-cook-brian2-port-timer", "asp",
-    "spikedyn", "spikedyn-no-adaptive-learning-rate", "spikedyn-no-adaptive-threshold",
+    "diehl-cook", "asp", "asp-leak-to-zero", "spikedyn", "spikedyn-no-adaptive-learning-rate", "spikedyn-no-adaptive-threshold",
     "spikedyn-no-weight-decay", "spikedyn-no-spurious-update-reduction",
 )
 #: Variants a model search may contain (`model_search.SEARCH_VARIANTS`).

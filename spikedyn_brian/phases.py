@@ -17,18 +17,29 @@ from pathlib import Path
 import numpy as np
 from spikedyn_brian.state import LearnedState, StreamResult
 
-__all__ = ["PhaseRunner", "concatenate_results", "protocol_run", "checkpoint_key"]
+__all__ = ["PhaseRunner", "SilentNetworkError", "concatenate_results", "protocol_run",
+           "checkpoint_key"]
 
 _RESULT_FIELDS = ("spike_counts", "presentations", "final_intensity")
 
 
-class PhaseRunner:
-    """Runs named phases on an engine, checkpointing after every chunk."""
+class SilentNetworkError(RuntimeError):
+    """A chunk of a stream needed more presentations per digit than allowed: the
+    network has fallen silent (every digit shown again at rising intensity)."""
 
-    def __init__(self, engine, checkpoint, progress):
+
+class PhaseRunner:
+    """Runs named phases on an engine, checkpointing after every chunk.
+
+    ``max_presentations`` (> 0): a chunk whose digits needed more presentations
+    on average stops the run with `SilentNetworkError` (0: no limit).
+    """
+
+    def __init__(self, engine, checkpoint, progress, max_presentations=0.0):
         self.engine = engine
         self.checkpoint = checkpoint
         self.progress = progress
+        self.max_presentations = float(max_presentations)
         #: Messages about phases in which the network hardly answered.
         self.warnings = []
         self.stored = checkpoint.load() if checkpoint is not None else {}
@@ -88,6 +99,13 @@ class PhaseRunner:
             partial.append(part)
             self._store(name, concatenate_results(partial), done=False)
             self._save()
+            mean = float(np.mean(part.presentations))
+            if self.max_presentations and mean > self.max_presentations:
+                raise SilentNetworkError(
+                    f"phase '{name}': the digits at stream positions {first}–"
+                    f"{first + len(part.presentations) - 1} needed {mean:.1f} "
+                    f"presentations each on average (limit {self.max_presentations:g}): "
+                    "the network has fallen silent")
 
         try:
             self.engine.run_stream(
@@ -228,7 +246,8 @@ def protocol_run(experiment, data_source, protocol, engine=None):
         if output.checkpoint:
             checkpoint = Checkpoint(checkpoint_path(output.path),
                                     checkpoint_key(experiment, data_source, protocol))
-        yield engine, PhaseRunner(engine, checkpoint, output.progress)
+        yield engine, PhaseRunner(engine, checkpoint, output.progress,
+                                  getattr(experiment.stream, "max_presentations_per_sample", 0.0))
     finally:
         if own_engine and engine is not None:
             engine.close()

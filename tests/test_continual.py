@@ -52,6 +52,15 @@ def test_recent_task_accuracy_by_hand():
     assert result.attrs["units"] == "1"
 
 
+def test_later_recent_task_accuracy_leaves_out_the_first_task():
+    result = continual.later_recent_task_accuracy(matrix(MATRIX_A))
+    assert float(result) == pytest.approx((0.8 + 0.7) / 2)
+    both = continual.later_recent_task_accuracy(
+        xarray.DataArray([MATRIX_A, MATRIX_B], dims=("seed", "after_task", "on_task")))
+    np.testing.assert_allclose(both, [(0.8 + 0.7) / 2, (0.6 + 0.9) / 2])
+    assert np.isnan(float(continual.later_recent_task_accuracy(matrix([[1.0]]))))
+
+
 def test_previous_tasks_accuracy_by_hand():
     per_step = continual.previous_tasks_accuracy_per_step(matrix(MATRIX_A))
     assert per_step.dims == ("after_task",)
@@ -185,6 +194,7 @@ def test_summarise_dataset():
     expected_names = {
         "accuracy",
         "recent_task_accuracy",
+        "later_recent_task_accuracy",
         "previous_tasks_accuracy",
         "previous_tasks_accuracy_per_step",
         "seen_tasks_accuracy",

@@ -84,7 +84,7 @@ def test_paired_differences_are_per_seed():
     merged = xarray.Dataset({name: (("variant", "seed"), base) for name in names},
                             coords={"variant": variants, "seed": [0, 1, 2]})
     pairs = continual_comparison.paired_differences(merged, variants)
-    assert list(pairs.baseline.values) == ["diehl-cook", "asp"]
+    assert list(pairs.baseline.values) == ["asp", "diehl-cook"]  # ASP first: the paper's baseline
     difference = pairs.recent_task_accuracy_difference.sel(baseline="diehl-cook").values
     np.testing.assert_allclose(difference, [0.2, 0.3, 0.1])
     assert float(pairs.recent_task_accuracy_difference_mean.sel(baseline="diehl-cook")) == \
@@ -101,14 +101,29 @@ def test_variants_take_the_best_tuned_trial_of_their_family(tmp_path):
     table = xarray.Dataset({
         "objective": ("trial", [0.5, 0.7, 0.6]),
         "param.plasticity.nu_post": ("trial", [0.01, 0.02, 0.03]),
-        "param.excitatory.timer": ("trial", np.array(["original", "original", "brian2-port"],
-                                                      dtype=object)),
+        "param.plasticity.nu_pre": ("trial", [1e-4, 4e-4, 1e-4]),
     }, coords={"trial": [0, 1, 2]}, attrs={"variant": "diehl-cook"})
     write_dataset(table, tmp_path / "dc.nc")
-    plan = continual_comparison.ComparisonPlan(tuned={"diehl-cook": str(tmp_path / "dc.nc")})
-    assert plan.network_overrides("diehl-cook")["plasticity"]["nu_post"] == 0.02
-    port = plan.network_overrides("diehl-cook-brian2-port-timer")
-    assert port["plasticity"]["nu_post"] == 0.03 and port["excitatory"]["timer"] == "brian2-port"
-    # Families without a table run with their defaults; ablations switch one mechanism off.
+    (tmp_path / "sd.toml").write_text(
+        '[network]\nvariant = "spikedyn"\n[network.plasticity]\nnu_post = 0.005\n'
+        '[network.spikedyn]\nw_lateral = 4.0\n')
+    plan = continual_comparison.ComparisonPlan(tuned={"diehl-cook": str(tmp_path / "dc.nc"),
+                                                      "spikedyn": str(tmp_path / "sd.toml")})
+    assert plan.network_overrides("diehl-cook")["plasticity"] == {"nu_post": 0.02,
+                                                                  "nu_pre": 4e-4}
+    # Ablations inherit every tuned value of their family and switch one mechanism off.
     assert plan.network_overrides("spikedyn-no-weight-decay") == {
-        "variant": "spikedyn", "spikedyn": {"weight_decay": False}}
+        "variant": "spikedyn", "plasticity": {"nu_post": 0.005},
+        "spikedyn": {"w_lateral": 4.0, "weight_decay": False}}
+    # Without its own rule, SpikeDyn depresses as Diehl & Cook's tuned set does:
+    # nu_pre / nu_post of that set (0.02) at SpikeDyn's tuned nu_post.
+    ablated = plan.network_overrides("spikedyn-no-spurious-update-reduction")
+    assert ablated["plasticity"]["nu_pre"] == pytest.approx(0.005 * 4e-4 / 0.02)
+    assert ablated["spikedyn"]["spurious_update_reduction"] is False
+    # Families without a tuned set run with their defaults.
+    assert plan.network_overrides("asp-leak-to-zero") == {
+        "variant": "asp", "asp": {"baseline_weight": 0.0, "time_dependent_learning_rate": False,
+                                  "frequency_dependent_updates": False}}
+    untuned = continual_comparison.ComparisonPlan()
+    assert untuned.network_overrides("spikedyn-no-spurious-update-reduction")["plasticity"][
+        "nu_pre"] == pytest.approx(0.01 * 0.01)
