@@ -39,7 +39,7 @@ demo: venv
 
 # The genn tests run where `make genn-venv` built .venv-genn (and GENN_PATH
 # names a GeNN build); otherwise they are skipped with the reason.
-test: venv
+test: venv genn-venv
 	$(VENV)/bin/python -m pytest
 
 test-slow: venv

@@ -38,7 +38,12 @@ import xarray
 from spikedyn_brian import provenance
 from spikedyn_brian.analysis import continual, labelling
 from spikedyn_brian.analysis.storage import write_dataset
-from spikedyn_brian.config import ConfigError, ContinualExperiment, load_experiment
+from spikedyn_brian.config import (
+    ConfigError,
+    ContinualExperiment,
+    load_experiment,
+    task_sample_counts,
+)
 from spikedyn_brian.phases import protocol_run
 from spikedyn_brian.protocols import evaluation
 from spikedyn_brian.seeds import RunSeeds
@@ -70,20 +75,28 @@ def training_streams(labels, stream):
     """
     rng = np.random.default_rng(RunSeeds(stream.seed).stream_order)
     tasks = task_classes(stream)
+    counts = task_sample_counts(stream)
+    key = "stream.samples_by_task" if stream.samples_by_task else "stream.samples_per_task"
     streams = []
-    for classes in tasks:
+    for classes, count in zip(tasks, counts):
         available = _class_order(labels, classes, rng)
-        if stream.samples_per_task > len(available):
+        if count > len(available):
             raise ConfigError(
-                f"key 'stream.samples_per_task' is {stream.samples_per_task} but the training "
-                f"split has only {len(available)} digits of classes {classes}; lower it or use "
-                "full MNIST (--data-dir)"
+                f"key '{key}' asks for {count} digits of classes {classes} but the training "
+                f"split has only {len(available)}; lower it or use full MNIST (--data-dir)"
             )
-        streams.append(available[: stream.samples_per_task])
+        streams.append(available[:count])
     if stream.control:
         shuffled = np.concatenate(streams)[rng.permutation(sum(len(s) for s in streams))]
-        streams = np.split(shuffled, len(streams))
+        streams = np.split(shuffled, np.cumsum(counts)[:-1])
     return streams
+
+
+def _padded(rows, fill=-1):
+    """Rows of different lengths as one array, padded with ``fill``."""
+    width = max(len(row) for row in rows)
+    return np.stack([np.pad(np.asarray(row), (0, width - len(row)), constant_values=fill)
+                     for row in rows])
 
 
 def run(experiment, engine=None):
@@ -183,12 +196,14 @@ def _to_dataset(experiment, engine, tasks, streams, train_set, evaluation_set, t
                   {"long_name": "adaptive threshold after each task", "units": "mV"}),
         "task_classes": (("task_slot", "class_in_task"), np.array(tasks),
                          {"long_name": "classes of each task"}),
-        "train_index": (("after_task", "position"), np.stack(streams),
-                        {"long_name": "training digit shown at each position of each task"}),
-        "train_labels": (("after_task", "position"), train_set.labels[np.stack(streams)],
+        "train_index": (("after_task", "position"), _padded(streams),
+                        {"long_name": "training digit shown at each position of each task "
+                                      "(-1: the task had fewer digits)"}),
+        "train_labels": (("after_task", "position"),
+                         _padded([train_set.labels[s] for s in streams]),
                          {"long_name": "labels of the training digits (not used for learning)"}),
         "train_presentations": (("after_task", "position"),
-                                np.stack([r["train"].presentations for r in records]),
+                                _padded([r["train"].presentations for r in records], 0),
                                 {"long_name": "presentations of each training digit"}),
     }
     dataset = xarray.Dataset(data_vars, coords={

@@ -206,6 +206,9 @@ def _add_dynamic_digits(subparsers):
                         help=f"excitatory neurons (default {d['network.n_neurons']})")
     parser.add_argument("--samples-per-task", type=_positive_int, metavar="K",
                         help=f"training digits per task (default {d['stream.samples_per_task']})")
+    parser.add_argument("--samples-by-task", type=_positive_int, nargs="+", metavar="K",
+                        help="training digits of each task instead (one count per task, e.g. "
+                             "more for earlier classes, as ASP's protocol)")
     parser.add_argument("--task-order", type=int, nargs="+", metavar="C",
                         help="digit classes in arrival order (default 0 1 … 9)")
     parser.add_argument("--classes-per-task", type=_positive_int,
@@ -236,6 +239,7 @@ def _run_dynamic_digits(args):
 
     overrides = _overrides(args, {**_COMMON_OPTIONS, **{
         ("stream", "samples_per_task"): "samples_per_task",
+        ("stream", "samples_by_task"): "samples_by_task",
         ("stream", "task_order"): "task_order",
         ("stream", "classes_per_task"): "classes_per_task",
         ("stream", "probe_per_class"): "probe_per_class",

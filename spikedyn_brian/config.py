@@ -87,9 +87,12 @@ class ContinualStreamConfig:
     #: Consecutive classes of ``task_order`` that form one task (1: one digit
     #: class per task; 2: pairs).
     classes_per_task: int = 1
-    #: Training digits per task (equal for every task; taken in a seeded
-    #: order from the training digits of the task's classes).
+    #: Training digits per task (taken in a seeded order from the training
+    #: digits of the task's classes).
     samples_per_task: int = 400
+    #: One count per task instead (e.g. ASP's protocol note: more samples of
+    #: earlier classes); empty: every task gets ``samples_per_task``.
+    samples_by_task: list[int] = field(default_factory=list)
     #: Labelled training digits per class seen so far, presented with learning
     #: off after each task to assign neuron labels (the only labels used).
     probe_per_class: int = 20
@@ -1018,23 +1021,38 @@ def _validate_continual(experiment):
         )
     for key in ("samples_per_task", "probe_per_class", "test_per_class"):
         _check_count("stream", key, getattr(stream, key), 1, STREAM_LIMITS[key])
+    tasks = len(order) // stream.classes_per_task
+    if stream.samples_by_task:
+        if len(stream.samples_by_task) != tasks:
+            raise ConfigError(
+                f"key 'stream.samples_by_task' lists {len(stream.samples_by_task)} counts for "
+                f"{tasks} tasks; give one count per task (or none: samples_per_task each)")
+        for position, count in enumerate(stream.samples_by_task):
+            _check_count("stream", f"samples_by_task[{position}]", count, 1,
+                         STREAM_LIMITS["samples_per_task"])
     limit = stream.max_presentations_per_sample
     if not (limit == 0 or 1 <= limit <= 1e6):
         raise ConfigError(
             f"key 'stream.max_presentations_per_sample' is {_show(limit)}; it must be 0 (no "
             "limit) or a number of presentations per digit in [1, 1e6] (every digit needs "
             "at least one)")
-    tasks = len(order) // stream.classes_per_task
-    if stream.samples_per_task * tasks > STREAM_LIMITS["presentations"]:
+    if sum(task_sample_counts(stream)) > STREAM_LIMITS["presentations"]:
         raise ConfigError(
-            f"key 'stream.samples_per_task' ({stream.samples_per_task:,}) × {tasks} tasks "
-            f"gives more than {STREAM_LIMITS['presentations']:,} training presentations. "
+            f"the stream's {sum(task_sample_counts(stream)):,} training digits "
+            f"('stream.samples_per_task' or 'stream.samples_by_task' over {tasks} tasks) are "
+            f"more than {STREAM_LIMITS['presentations']:,} training presentations. "
             "Fix: fewer samples per task"
         )
-    longest = max(stream.samples_per_task, stream.probe_per_class * len(order),
+    longest = max(*task_sample_counts(stream), stream.probe_per_class * len(order),
                   stream.test_per_class * len(order))
     _validate_common(experiment, longest)
     return experiment
+
+
+def task_sample_counts(stream):
+    """Training digits of each task of a `ContinualStreamConfig`."""
+    tasks = len(stream.task_order) // stream.classes_per_task
+    return list(stream.samples_by_task) or [stream.samples_per_task] * tasks
 
 
 def experiment_from_mapping(mapping, experiment_class=None):

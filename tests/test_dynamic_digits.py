@@ -48,8 +48,28 @@ def test_control_shuffles_the_same_digits_across_tasks(tmp_path):
 
 def test_too_many_samples_per_task_is_a_config_error(tmp_path):
     experiment = _experiment(tmp_path, samples_per_task=401)
-    with pytest.raises(ConfigError, match=r"'stream.samples_per_task' is 401 .* only 400"):
+    with pytest.raises(ConfigError, match=r"'stream.samples_per_task' asks for 401 .* only 400"):
         dynamic_digits.training_streams(load_embedded("train").labels, experiment.stream)
+
+
+def test_tasks_can_have_their_own_sample_counts(tmp_path):
+    """ASP's protocol note (more samples of earlier classes) as a stream option."""
+    experiment = _experiment(tmp_path, task_order=[0, 1, 2], samples_by_task=[50, 20, 5])
+    labels = load_embedded("train").labels
+    streams = dynamic_digits.training_streams(labels, experiment.stream)
+    assert [len(s) for s in streams] == [50, 20, 5]
+    assert [set(labels[s]) for s in streams] == [{0}, {1}, {2}]
+    experiment.stream.control = True
+    control = dynamic_digits.training_streams(labels, experiment.stream)
+    assert [len(s) for s in control] == [50, 20, 5]
+    assert sorted(np.concatenate(control)) == sorted(np.concatenate(streams))
+    with pytest.raises(ConfigError, match="lists 2 counts for 3 tasks"):
+        _experiment(tmp_path, task_order=[0, 1, 2], samples_by_task=[50, 20])
+    with pytest.raises(ConfigError, match=r"samples_by_task\[1\]' must be at least 1"):
+        _experiment(tmp_path, task_order=[0, 1, 2], samples_by_task=[50, 0, 5])
+    with pytest.raises(ConfigError, match=r"'stream.samples_by_task' asks for 401"):
+        dynamic_digits.training_streams(labels, _experiment(
+            tmp_path, task_order=[0, 1], samples_by_task=[401, 3]).stream)
 
 
 def test_classes_per_task_must_divide_the_order(tmp_path):
