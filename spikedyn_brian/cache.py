@@ -10,6 +10,7 @@ removed.
 """
 
 import fcntl
+import math
 import os
 import shutil
 import time
@@ -92,8 +93,11 @@ def clean_cache(root=None, older_than_days=0.0):
     (removed, kept_in_use) : (list of BuildEntry, list of BuildEntry)
         What was removed, and what was kept because a process holds it.
     """
-    if older_than_days < 0:
-        raise ValueError(f"older_than_days must be >= 0, got {older_than_days}")
+    if (isinstance(older_than_days, bool) or not isinstance(older_than_days, (int, float))
+            or not math.isfinite(older_than_days) or older_than_days < 0):
+        raise ValueError(
+            f"older_than_days must be a finite number of days >= 0 (0: every build), got "
+            f"{older_than_days!r}; nothing was removed")
     removed, in_use = [], []
     for entry in cache_info(root):
         if entry.age_days < older_than_days:

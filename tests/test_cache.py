@@ -54,3 +54,22 @@ def test_cache_commands(tmp_path, capsys):
     assert "removed 1 builds (3.0 MB)" in capsys.readouterr().out
     assert not any(tmp_path.iterdir())
     assert cli.main(["cache", "clean", "--older-than", "-2", "--build-dir", str(tmp_path)]) == 2
+
+
+@pytest.mark.parametrize("days", ["nan", "NaN", "-nan", "inf", "-inf", "Infinity", "-1",
+                                  "-0.5", "1e999"])
+def test_clean_refuses_bad_ages_and_removes_nothing(days, tmp_path, capsys):
+    _build(tmp_path, "one", age_days=30)
+    _build(tmp_path, "two")
+    assert cli.main(["cache", "clean", f"--older-than={days}", "--build-dir", str(tmp_path)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "nothing was removed" in error, error
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "two"]
+
+
+@pytest.mark.parametrize("days", [float("nan"), float("inf"), -1e-9, "3", None, True])
+def test_clean_cache_refuses_bad_ages_from_python(days, tmp_path):
+    _build(tmp_path, "one", age_days=30)
+    with pytest.raises(ValueError, match="nothing was removed"):
+        clean_cache(tmp_path, older_than_days=days)
+    assert [p.name for p in tmp_path.iterdir()] == ["one"]
