@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 import xarray
 
-from spikedyn_brian import provenance
+from spikedyn_brian import parameter_sets, provenance
 from spikedyn_brian.analysis.storage import read_dataset, write_dataset
 from spikedyn_brian.cluster import dask_client, import_brian2_in_worker
 from spikedyn_brian.config import ConfigError, ContinualExperiment, load_experiment, merge
@@ -270,8 +270,11 @@ class TuningPlan:
         (default: the first of `seeds`), its results file named by its parameters."""
         seed = self.seeds[0] if seed is None else int(seed)
         key = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
+        # Trials start from the published constants, never from a shipped tuned
+        # set: re-running a study reproduces it.
         overrides = merge(copy.deepcopy(self.base), {
-            "network": merge(merge(self.base.get("network", {}), {"variant": self.variant}),
+            "network": merge(merge(self.base.get("network", {}),
+                                   {"variant": self.variant, "parameter_set": "published"}),
                              _nested(params)),
             "stream": merge(self.base.get("stream", {}), {
                 "evaluation": "validation", "seed": seed,
@@ -562,29 +565,24 @@ def edge_report(dataset, variant=None):
 # --------------------------------------------------------------------------
 
 #: The committed tuned networks: ``<family>_N<size>.toml`` (`write_tuned_set`).
-TUNED_DIRECTORY = Path(__file__).with_name("tuned")
+TUNED_DIRECTORY = parameter_sets.TUNED_DIRECTORY
 
 
 def tuned_set_path(name, n_neurons=None):
-    """The shipped tuned set a name selects.
-
-    ``'spikedyn'`` is the N = ``n_neurons`` set (default 400), ``'spikedyn-N200'``
-    the N = 200 one; ``<family>_N<size>.toml`` in `TUNED_DIRECTORY`.
+    """The shipped tuned set a name selects (`spikedyn_brian.parameter_sets.tuned_set_path`).
 
     Raises
     ------
     ConfigError
         If no such set is shipped (naming those that are).
     """
-    family, _, size = str(name).partition("-N")
-    if not size.isdigit():
-        family, size = str(name), str(n_neurons or 400)
-    path = TUNED_DIRECTORY / f"{family}_N{int(size)}.toml"
+    path = parameter_sets.tuned_set_path(name, n_neurons, TUNED_DIRECTORY)
     if not path.is_file():
-        shipped = sorted(p.stem.replace("_N", "-N") for p in TUNED_DIRECTORY.glob("*_N*.toml"))
+        shipped = parameter_sets.shipped_sets(TUNED_DIRECTORY)
         raise ConfigError(
-            f"no shipped tuned set {family!r} for N = {size}; shipped: "
-            f"{', '.join(shipped) or 'none'} (or give a trial table .nc or a tuned-set .toml)")
+            f"no shipped tuned set {path.stem.split('_N')[0]!r} for N = "
+            f"{path.stem.split('_N')[1]}; shipped: {', '.join(shipped) or 'none'} (or give a "
+            "trial table .nc or a tuned-set .toml)")
     return path
 
 

@@ -1059,10 +1059,13 @@ def experiment_from_mapping(mapping, experiment_class=None):
     """Build and validate an experiment from a nested mapping (parsed TOML).
 
     ``experiment_class`` is `Experiment` (static protocol, default) or
-    `ContinualExperiment`.
+    `ContinualExperiment`. The network starts from the constants
+    ``network.parameter_set`` chooses (`spikedyn_brian.parameter_sets`).
     """
+    from spikedyn_brian.parameter_sets import with_parameter_set
+
     experiment_class = experiment_class or Experiment
-    experiment = _build(experiment_class, mapping, "")
+    experiment = _build(experiment_class, with_parameter_set(mapping), "")
     if experiment_class is ContinualExperiment:
         return _validate_continual(experiment)
     return _validate(experiment)

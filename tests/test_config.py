@@ -567,3 +567,30 @@ def test_more_than_one_thread_is_refused_with_the_reason():
     assert experiment_from_mapping({"device": {"name": "cpp_dense", "threads": 1}}).device.threads == 1
     with pytest.raises(ValueError, match="threads=2: more than one OpenMP thread"):
         Engine(network_parameters("diehl-cook", 3), "cpp_standalone", threads=2)
+
+
+def test_networks_start_from_their_familys_tuned_set_unless_published(tmp_path, monkeypatch):
+    """network.parameter_set: 'tuned' (default) puts the family's N = 400 set beneath
+    the configuration's own keys; 'published' keeps the models' constants."""
+    from spikedyn_brian import parameter_sets
+    from spikedyn_brian.models.parameters import network_parameters
+
+    (tmp_path / "spikedyn_N400.toml").write_text(
+        '[network]\nvariant = "spikedyn"\n[network.spikedyn]\nw_lateral = 4.5\n'
+        'x_target = 0.2\n')
+    monkeypatch.setattr(parameter_sets, "TUNED_DIRECTORY", tmp_path)
+    published = network_parameters("spikedyn", 200).spikedyn
+    tuned = load_experiment(None, {"network": {"variant": "spikedyn", "n_neurons": 200,
+                                               "spikedyn": {"x_target": 0.3}}})
+    assert tuned.network.spikedyn.w_lateral == 4.5  # from the N = 400 set
+    assert tuned.network.spikedyn.x_target == 0.3   # the configuration's own key wins
+    assert tuned.network.spikedyn.consolidation_spikes == published.consolidation_spikes
+    original = load_experiment(None, {"network": {"variant": "spikedyn",
+                                                  "parameter_set": "published"}})
+    assert original.network.spikedyn.w_lateral == published.w_lateral
+    # A family without a shipped set keeps the published constants.
+    assert load_experiment(None, {"network": {"variant": "asp"}}).network.asp == \
+        network_parameters("asp").asp
+    with pytest.raises(ConfigError, match="'network.parameter_set' is 'best'; choose one of "
+                                          "tuned, published"):
+        load_experiment(None, {"network": {"parameter_set": "best"}})
