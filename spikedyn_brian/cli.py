@@ -170,9 +170,8 @@ def _static_mnist_overrides(args):
 def _run_static_mnist(args):
     from spikedyn_brian.protocols import static_mnist
 
-    experiment = load_experiment(
-        args.config or PROTOCOL_CONFIGS["static-mnist"], _static_mnist_overrides(args)
-    )
+    experiment = load_experiment(args.config, _static_mnist_overrides(args),
+                                 defaults=PROTOCOL_CONFIGS["static-mnist"])
     dataset = static_mnist.run(experiment)
     rule = dataset.accuracy.attrs["prediction_rule"]
     print(f"network {experiment.network.variant}, N = {experiment.network.n_neurons}, "
@@ -246,9 +245,10 @@ def _run_dynamic_digits(args):
         ("stream", "test_per_class"): "test_per_class",
         ("stream", "control"): "control",
     }})
-    experiment = load_experiment(
-        args.config or PROTOCOL_CONFIGS["dynamic-digits"], overrides, ContinualExperiment
-    )
+    # The protocol's own defaults beneath the --config file (not the static
+    # protocol's dataclass defaults).
+    experiment = load_experiment(args.config, overrides, ContinualExperiment,
+                                 defaults=PROTOCOL_CONFIGS["dynamic-digits"])
     dataset = dynamic_digits.run(experiment)
     print(f"network {experiment.network.variant}, N = {experiment.network.n_neurons}, "
           f"{dataset.sizes['after_task']} tasks")
@@ -396,7 +396,8 @@ def _run_codegen(args):
         overrides["network"]["variant"] = args.network
     if args.neurons:
         overrides["network"]["n_neurons"] = args.neurons
-    experiment = load_experiment(args.config or PROTOCOL_CONFIGS["static-mnist"], overrides)
+    experiment = load_experiment(args.config, overrides,
+                                 defaults=PROTOCOL_CONFIGS["static-mnist"])
     capacity = args.stream_samples or experiment.device.chunk_samples
     try:
         directory = generate_project(

@@ -1071,7 +1071,7 @@ def experiment_from_mapping(mapping, experiment_class=None):
     return _validate(experiment)
 
 
-def load_experiment(path=None, overrides=None, experiment_class=None):
+def load_experiment(path=None, overrides=None, experiment_class=None, defaults=None):
     """Read a TOML configuration file, apply overrides, validate.
 
     Parameters
@@ -1080,8 +1080,15 @@ def load_experiment(path=None, overrides=None, experiment_class=None):
         TOML file; None starts from the defaults.
     overrides : dict, optional
         Nested mapping merged over the file's content (e.g. from CLI options).
+    defaults : str or Path, optional
+        A protocol's own TOML defaults (``protocols/<protocol>.toml``), beneath
+        the file: a key the file leaves out takes the protocol's value, not the
+        dataclass default.
     """
-    return experiment_from_mapping(read_mapping(path, overrides), experiment_class)
+    mapping = read_mapping(path, overrides)
+    if defaults is not None:
+        mapping = merge(read_mapping(defaults), mapping)
+    return experiment_from_mapping(mapping, experiment_class)
 
 
 def read_mapping(path=None, overrides=None):
@@ -1117,6 +1124,7 @@ def read_mapping(path=None, overrides=None):
             mapping = tomllib.loads(text)
         except (ValueError, RecursionError) as error:  # TOMLDecodeError, or a huge integer
             raise ConfigError(f"configuration file '{path}' is not valid TOML: {error}") from None
+        _check_sections(mapping, f"configuration file '{path}': ")
     if overrides:
         if not isinstance(overrides, dict):
             raise ConfigError(
@@ -1126,12 +1134,40 @@ def read_mapping(path=None, overrides=None):
     return mapping
 
 
-def merge(base, overrides):
-    """Recursively merge ``overrides`` into a copy of ``base``."""
+def _check_sections(mapping, where=""):
+    """Every top-level key of a configuration is a section: a table of keys.
+
+    ``network = 5`` or ``output = "x.nc"`` would otherwise be replaced by the
+    defaults as soon as anything (a command-line option, the protocol's
+    defaults) is merged with it.
+    """
+    for key, value in mapping.items():
+        if not isinstance(value, dict):
+            raise ConfigError(
+                f"{where}key '{key}' must be a table of keys (a [{key}] section), got "
+                f"{_show(value)}; write it as [{key}] followed by its keys")
+
+
+def merge(base, overrides, _prefix=""):
+    """Recursively merge ``overrides`` into a copy of ``base``.
+
+    Raises
+    ------
+    ConfigError
+        If a key is a table (a section) on one side and a plain value on the
+        other (``network = 5`` merged with ``[network]`` keys): the value is
+        never silently replaced by the table, nor the table by the value.
+    """
     result = dict(base)
     for key, value in overrides.items():
+        where = f"{_prefix}.{key}" if _prefix else str(key)
         if isinstance(value, dict) and isinstance(result.get(key), dict):
-            result[key] = merge(result[key], value)
+            result[key] = merge(result[key], value, where)
+        elif key in result and isinstance(value, dict) != isinstance(result[key], dict):
+            plain = result[key] if isinstance(value, dict) else value
+            raise ConfigError(
+                f"key '{where}' must be a table of keys (a [{where}] section), got "
+                f"{_show(plain)}; write it as [{where}] followed by its keys")
         else:
             result[key] = value
     return result

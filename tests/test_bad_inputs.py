@@ -616,6 +616,120 @@ def test_odd_override_shapes():
 
 
 # --------------------------------------------------------------------------
+# Configuration structure: a section is a table, before anything is merged
+# --------------------------------------------------------------------------
+
+SECTIONS = ("network", "stream", "device", "output")
+not_tables = st.one_of(st.integers(-10, 10), st.floats(allow_nan=False, allow_infinity=False),
+                       st.booleans(), st.text(max_size=8),
+                       st.lists(st.integers(0, 9), max_size=3))
+
+
+def run_command(argv):
+    """``spikedyn ARGV``: (exit status, stderr); a protocol that starts running fails the test."""
+    import contextlib
+    import io
+
+    from spikedyn_brian import cli
+    from spikedyn_brian.protocols import continual_comparison, tuning
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the command ran its protocol instead of reporting the error")
+
+    error = io.StringIO()
+    with contextlib.ExitStack() as stack:
+        for module in (static_mnist, dynamic_digits, continual_comparison, tuning):
+            stack.enter_context(mock.patch.object(module, "run", forbidden))
+        stack.enter_context(contextlib.redirect_stderr(error))
+        status = cli.main(argv)
+    return status, error.getvalue()
+
+
+@generated(60)
+@given(section=st.sampled_from(SECTIONS), value=not_tables,
+       command=st.sampled_from(["static-mnist", "dynamic-digits", "continual-comparison",
+                                "tune"]),
+       with_option=st.booleans())
+def test_a_section_that_is_not_a_table_is_named(section, value, command, with_option,
+                                               workspace):
+    """``network = 5``, ``output = "x.nc"``, ``device = [1, 2]``: an error naming the key,
+    never the section silently replaced by the defaults (with or without options that
+    write into that section)."""
+    directory = fresh_directory(workspace)
+    path = directory / "sections.toml"
+    path.write_text(f"{section} = {toml_value(value)}\n")
+    argv = ["run", command, "--config", str(path)]
+    if command == "tune":
+        argv += ["--variant", "spikedyn", "--trials", "1"]
+    if command != "continual-comparison" or section != "output":
+        argv += ["--out", str(directory / "out.nc")]
+    if with_option:
+        argv += {"network": ["--neurons", "7"], "stream": ["--data-dir", str(directory)],
+                 "device": ["--device", "runtime"], "output": []}[section]
+    status, error = run_command(argv)
+    assert status == 2, error
+    assert error.startswith("spikedyn: error:") and error.count("\n") == 1, error
+    assert f"key '{section}' must be a table" in error, error
+    assert not (directory / "out.nc").exists()
+
+
+@pytest.mark.parametrize("text, key", [
+    ("network = 5", "network"), ("stream = 5", "stream"), ('output = "x.nc"', "output"),
+    ("device = [1, 2]", "device"), ("[network]\nexcitatory = 5", "network.excitatory"),
+    ("[network]\nplasticity = [1]", "network.plasticity")])
+def test_sections_are_checked_before_merging(text, key, workspace):
+    path = fresh_directory(workspace) / "sections.toml"
+    path.write_text(text + "\n")
+    overrides = config.merge(output_overrides(workspace), {
+        "network": {"n_neurons": 7, "excitatory": {"tau_ge_ms": 1.0},
+                    "plasticity": {"nu_post": 0.01}},
+        "stream": {"seed": 1}, "device": {"chunk_samples": 10}})
+    for cls in (Experiment, ContinualExperiment):
+        expect_config_error(lambda: load_experiment(path, overrides, cls),
+                            f"key '{key}' must be a table")
+    # And a table where a value belongs, from either side of a merge.
+    expect_config_error(lambda: config.merge({"stream": {"seed": {"a": 1}}},
+                                             {"stream": {"seed": 2}}), "'stream.seed'")
+
+
+def test_each_protocol_config_starts_from_its_own_defaults(workspace, monkeypatch):
+    """``run dynamic-digits --config FILE``: what FILE leaves out comes from
+    protocols/dynamic_digits.toml (SpikeDyn, results/dynamic_digits.nc), not from the
+    static protocol or the dataclasses."""
+    from spikedyn_brian import cli
+
+    seen = {}
+
+    class Captured(Exception):
+        pass
+
+    def capture(experiment):
+        seen["experiment"] = experiment
+        raise Captured
+
+    directory = fresh_directory(workspace)
+    path = directory / "mine.toml"
+    out = str(directory / "out.nc")
+    for command, module, cls, text in [
+            ("dynamic-digits", dynamic_digits, ContinualExperiment,
+             "[stream]\nsamples_per_task = 7\n"),
+            ("static-mnist", static_mnist, Experiment, "[stream]\ntrain_samples = 7\n")]:
+        monkeypatch.setattr(module, "run", capture)
+        path.write_text(text)
+        with pytest.raises(Captured):
+            cli.main(["run", command, "--config", str(path), "--out", out])
+        expected = load_experiment(module.DEFAULT_CONFIG,
+                                   config.merge(tomllib.loads(text), {"output": {"path": out}}),
+                                   cls)
+        assert seen["experiment"] == expected, command
+        if command == "dynamic-digits":
+            dynamic = seen["experiment"]
+    protocol = tomllib.loads(Path(dynamic_digits.DEFAULT_CONFIG).read_text())
+    assert dynamic.network.variant == protocol["network"]["variant"] == "spikedyn"
+    assert dynamic.stream.samples_per_task == 7
+
+
+# --------------------------------------------------------------------------
 # IDX directories
 # --------------------------------------------------------------------------
 
