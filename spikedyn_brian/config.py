@@ -1065,6 +1065,8 @@ def experiment_from_mapping(mapping, experiment_class=None):
     from spikedyn_brian.parameter_sets import with_parameter_set
 
     experiment_class = experiment_class or Experiment
+    if not isinstance(mapping, dict):
+        raise ConfigError(f"the configuration must be a table of keys, got {_show(mapping)}")
     experiment = _build(experiment_class, with_parameter_set(mapping), "")
     if experiment_class is ContinualExperiment:
         return _validate_continual(experiment)
