@@ -498,17 +498,36 @@ def _idx_candidate_names(split: str, kind: str) -> list[str]:
 
 
 def _find_idx_file(directory: Path, split: str, kind: str) -> Path:
+    """The one file of ``split``'s ``kind`` in ``directory``.
+
+    Where the directory holds several forms of it (plain and ``.gz``, or both
+    spellings), they must hold the same digits once decompressed: forms that
+    differ are an error naming them, never one of them chosen in silence.
+    """
     candidates = _idx_candidate_names(split, kind)
+    found = []
     for name in candidates:
         try:
             if (directory / name).is_file():
-                return directory / name
+                found.append(directory / name)
         except OSError as error:
             raise MNISTFileError(
                 f"cannot look into MNIST data directory '{directory}': "
                 f"{error.strerror or error}; check its permissions (e.g. chmod a+rx "
                 f"'{directory}')"
             ) from None
+    if len(found) > 1:
+        first = _read_file_bytes(found[0])
+        for other in found[1:]:
+            if _read_file_bytes(other) != first:
+                raise MNISTFileError(
+                    f"MNIST data directory '{directory}' holds two forms of the {split} "
+                    f"{kind} file whose content differs: '{found[0]}' and '{other}' "
+                    "(compared after decompression); keep the right one and remove or "
+                    "rename the other, so that it is clear which digits are used"
+                )
+    if found:
+        return found[0]
     raise MNISTFileError(
         f"no MNIST {split} {kind} file in '{directory}'; looked for "
         f"{', '.join(candidates)}. Download the four standard MNIST IDX files "

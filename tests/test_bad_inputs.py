@@ -835,6 +835,49 @@ def test_damaged_idx_directories(corruption, target, data, workspace):
         assert len(digits) == N_DIGITS
 
 
+@generated(40)
+@given(kind=st.sampled_from(["images", "labels"]),
+       forms=st.sampled_from([("", ".gz"), (".gz", ""), ("", "-dot"), ("-dot", ".gz"),
+                              ("-dot.gz", "")]),
+       differ=st.booleans(), position=st.integers(0, N_DIGITS - 1))
+def test_two_forms_of_one_idx_file(kind, forms, differ, position, workspace):
+    """Plain and gzipped (or both spellings) of one file: used when they agree, an error
+    naming both when they differ (never one of them in silence)."""
+    directory = fresh_directory(workspace)
+    images, labels = valid_pair()
+    content = {"images": images, "labels": labels}
+    names = {"images": IMAGES_NAME, "labels": LABELS_NAME}
+    other_content = bytearray(content[kind])
+    if differ:
+        at = len(other_content) - N_DIGITS + position  # a pixel or a label: still valid
+        other_content[at] = (other_content[at] + 1) % 10
+    written = []
+    for form, data in zip(forms, (content[kind], bytes(other_content))):
+        name = names[kind]
+        if form.startswith("-dot"):
+            name = name.replace("-idx", ".idx")
+        if form.endswith(".gz"):
+            name += ".gz"
+            data = gzip.compress(data)
+        (directory / name).write_bytes(data)
+        written.append(directory / name)
+    other = "labels" if kind == "images" else "images"
+    (directory / names[other]).write_bytes(content[other])
+    if differ:
+        with pytest.raises(MNISTFileError) as caught:
+            load_idx_directory(directory, "train")
+        message = str(caught.value)
+        assert all(str(path) in message for path in written), message
+        assert "differs" in message
+        # Also at configuration time, before anything is built.
+        expect_config_error(lambda: load_experiment(None, {
+            "stream": {"data_dir": str(directory), "evaluation": "validation"},
+            **output_overrides(workspace)}), "'stream.data_dir'", str(written[1]))
+    else:
+        digits = load_idx_directory(directory, "train")
+        assert len(digits) == N_DIGITS
+
+
 def test_unreadable_idx_file_names_the_file_and_the_fix(workspace):
     directory = fresh_directory(workspace)
     images, labels = valid_pair()
