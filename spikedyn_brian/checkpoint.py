@@ -7,11 +7,18 @@ configuration resumes from there.
 
 A checkpoint written for another configuration is ignored (and replaced by
 the new run's). A checkpoint that cannot be read (corrupt, truncated,
-unreadable) is never discarded silently: `Checkpoint.load` raises
-`CheckpointError`, naming the file and the fix (delete it, or write the run
-elsewhere), before anything is simulated.
+unreadable) or whose checksum does not match its arrays is never discarded
+silently: `Checkpoint.load` raises `CheckpointError`, naming the file and the
+fix (``--restart``, delete it, or write the run elsewhere), before anything is
+simulated. Every checkpoint carries a SHA-256 checksum of its arrays (names,
+dtypes, shapes and bytes), written at save time and verified at every load; a
+checkpoint written before checksums existed is read without one (its arrays
+are still checked against the run by `spikedyn_brian.phases.PhaseRunner`).
+`Checkpoint.save` refuses arrays with NaN or infinite values, so a bad state
+never replaces a good checkpoint.
 """
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -20,10 +27,13 @@ import numpy as np
 
 from spikedyn_brian.config import ConfigError
 
-__all__ = ["Checkpoint", "CheckpointError", "checkpoint_path"]
+__all__ = ["Checkpoint", "CheckpointError", "checkpoint_path", "checksum"]
 
 #: Suffix of a run's checkpoint, next to its results file.
 CHECKPOINT_SUFFIX = ".checkpoint.npz"
+
+#: Name of the checksum entry of a checkpoint (`checksum`).
+CHECKSUM_NAME = "__checksum__"
 
 
 class CheckpointError(ConfigError):
@@ -41,9 +51,20 @@ def checkpoint_path(output_path):
 
 def _fix(path):
     return (
-        f"delete it (rm '{path}') to start the run afresh, or write the run elsewhere "
-        "(a fresh --out / output.path) to keep the file"
+        f"run the same command with --restart (output.restart = true) to discard it and "
+        f"start afresh, or delete it (rm '{path}'), or write the run elsewhere (a fresh "
+        "--out / output.path) to keep the file"
     )
+
+
+def checksum(arrays):
+    """SHA-256 (hex) of named arrays: every name, dtype, shape and byte, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        values = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}\0{values.dtype.str}\0{values.shape}\0".encode())
+        digest.update(values.tobytes())
+    return digest.hexdigest()
 
 
 class Checkpoint:
@@ -99,12 +120,22 @@ class Checkpoint:
             )
         try:
             with stored:
-                return {name: stored[name] for name in stored.files}
+                arrays = {name: stored[name] for name in stored.files}
         except Exception as error:  # noqa: BLE001 - every failure means a damaged file
             raise CheckpointError(
                 f"checkpoint '{path}' is corrupt or truncated and cannot be resumed from "
                 f"({type(error).__name__}: {error}); {_fix(path)}"
             ) from None
+        recorded = arrays.pop(CHECKSUM_NAME, None)
+        if recorded is not None:  # checkpoints written before checksums have none
+            if (recorded.shape != () or recorded.dtype.kind != "U"
+                    or str(recorded) != checksum(arrays)):
+                raise CheckpointError(
+                    f"checkpoint '{path}' does not match its checksum (its arrays were "
+                    f"altered or damaged after it was written) and cannot be resumed from; "
+                    f"{_fix(path)}"
+                )
+        return arrays
 
     def verify(self):
         """Check that the file, if there is one, can be read (whatever its configuration).
@@ -134,15 +165,38 @@ class Checkpoint:
             return {}
         return arrays
 
+    def invalid(self, problem):
+        """The `CheckpointError` of a readable checkpoint that does not fit the run."""
+        return CheckpointError(
+            f"checkpoint '{self.path}' cannot be resumed from: {problem}; {_fix(self.path)}"
+        )
+
     def save(self, arrays):
-        """Write all ``arrays`` (dict of name → array) atomically."""
+        """Write all ``arrays`` (dict of name → array) and their checksum atomically.
+
+        Raises
+        ------
+        CheckpointError
+            If an array holds NaN or infinite values: the checkpoint on disk
+            (if any) is left as it was.
+        """
+        arrays = {name: np.asarray(values) for name, values in arrays.items()}
+        for name, values in arrays.items():
+            if values.dtype.kind in "fc" and not np.isfinite(values).all():
+                raise CheckpointError(
+                    f"not writing checkpoint '{self.path}': '{name}' holds "
+                    f"{int((~np.isfinite(values)).sum())} NaN or infinite values (the run's "
+                    "state is not valid); the checkpoint on disk is left as it was"
+                )
+        arrays["__key__"] = np.array(self.key)
+        arrays[CHECKSUM_NAME] = np.array(checksum(arrays))
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(
             dir=self.path.parent, prefix=self.path.name + ".", suffix=".tmp"
         )
         try:
             with os.fdopen(handle, "wb") as stream:
-                np.savez(stream, __key__=np.array(self.key), **arrays)
+                np.savez(stream, **arrays)
             os.replace(temporary, self.path)
         except BaseException:
             if os.path.exists(temporary):

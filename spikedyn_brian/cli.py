@@ -66,6 +66,9 @@ def _add_run_output_options(parser, d):
                              "best trial); other options still override it")
     parser.add_argument("--overwrite", action="store_true", default=None,
                         help="replace a results file that exists")
+    parser.add_argument("--restart", action="store_true", default=None,
+                        help="discard the checkpoint of --out (one that is damaged or does "
+                             "not fit the run) and start afresh instead of resuming")
     parser.add_argument("--out", metavar="FILE.nc", help="results file (netCDF)")
 
 
@@ -154,6 +157,7 @@ _COMMON_OPTIONS = {
     ("device", "chunk_samples"): "chunk_samples",
     ("output", "path"): "out",
     ("output", "overwrite"): "overwrite",
+    ("output", "restart"): "restart",
 }
 
 
@@ -695,6 +699,10 @@ def _run_estimate(args):
 def _expected_errors():
     """Errors that are the user's to fix: shown as one line, exit status 2."""
     errors = [ConfigError, MNISTFileError]
+    if "spikedyn_brian.state" in sys.modules:
+        from spikedyn_brian.state import StateError
+
+        errors.append(StateError)
     if "spikedyn_brian.devices" in sys.modules:
         from spikedyn_brian.devices import DeviceError
         from spikedyn_brian.devices.backends import RunawayError

@@ -138,6 +138,9 @@ class OutputConfig:
     progress: bool = True
     #: Replace a results file that exists (otherwise a run refuses to start).
     overwrite: bool = False
+    #: Discard this output's checkpoint (damaged, or not fitting the run) and
+    #: start afresh instead of resuming (``--restart``).
+    restart: bool = False
 
 
 @dataclass
@@ -984,7 +987,7 @@ def _check_output(output):
             f"key '{key}' is {_show_path(text)}, which cannot be used: {error.strerror or error}. "
             "Fix: choose another output path"
         ) from None
-    if output.checkpoint:
+    if output.checkpoint and not output.restart:
         from spikedyn_brian.checkpoint import Checkpoint, checkpoint_path
 
         try:

@@ -34,7 +34,7 @@ from spikedyn_brian.models.equations import (
     learned_synapse_variables,
 )
 from spikedyn_brian.network import initial_weights
-from spikedyn_brian.state import LearnedState, StreamResult
+from spikedyn_brian.state import LearnedState, StateError, StreamResult, state_problem
 
 __all__ = ["DEVICES", "LearnedState", "StreamResult", "Engine", "generate_project",
            "COMPILER_FLAGS", "parameters_hash"]
@@ -189,6 +189,12 @@ class Engine:
             )
         if len(images) == 0:
             raise ValueError("the stream is empty: give at least one image")
+        # A state that does not fit the network would be handed to a compiled
+        # program that cannot read it (Brian2 keeps the build-time values).
+        problem = state_problem(state.arrays(), p)
+        if problem:
+            raise StateError(f"the learned state to start the stream from does not fit the "
+                             f"network: {problem}; nothing was simulated")
         chunk = self.backend.chunk_size(len(images))
         parts = []
         state = state.copy()

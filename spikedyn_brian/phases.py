@@ -15,12 +15,54 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from spikedyn_brian.state import LearnedState, StreamResult
+from spikedyn_brian.state import LearnedState, StreamResult, state_problem
 
 __all__ = ["PhaseRunner", "SilentNetworkError", "concatenate_results", "protocol_run",
            "checkpoint_key"]
 
 _RESULT_FIELDS = ("spike_counts", "presentations", "final_intensity")
+
+#: Scalars stored per phase → numpy dtype kinds allowed.
+_SCALAR_FIELDS = {"seconds": "f", "slots": "iu", "spikes_total": "iu",
+                  "input_spikes_total": "iu", "inhibitory_spikes_total": "iu", "done": "b"}
+
+
+def _phase_problem(name, fields, parameters):
+    """Why the stored arrays of one phase (field → array) do not fit the run, or None."""
+    required = set(_RESULT_FIELDS) | set(_SCALAR_FIELDS)
+    state = {key[len("state."):]: value for key, value in fields.items()
+             if key.startswith("state.")}
+    missing = sorted(required - set(fields))
+    if missing:
+        return f"phase '{name}' lacks {', '.join(f'{name}.{key}' for key in missing)}"
+    unknown = sorted(set(fields) - required - {f"state.{key}" for key in state})
+    if unknown:
+        return f"it holds {', '.join(f'{name}.{key}' for key in unknown)}, which no phase writes"
+    for key, kinds in _SCALAR_FIELDS.items():
+        value = fields[key]
+        if value.shape != () or value.dtype.kind not in kinds:
+            return (f"'{name}.{key}' must be a single "
+                    f"{'flag' if kinds == 'b' else 'number'}, got an array of shape "
+                    f"{value.shape} and dtype {value.dtype}")
+        if kinds != "b" and not (np.isfinite(value) and value >= 0):
+            return f"'{name}.{key}' is {value.item()!r}; it must be a finite number >= 0"
+    counts = fields["spike_counts"]
+    if (counts.ndim != 2 or counts.shape[1] != parameters.n_neurons
+            or counts.dtype.kind not in "iu"):
+        return (f"'{name}.spike_counts' has shape {counts.shape} and dtype {counts.dtype}; "
+                f"this run needs integer counts of shape (digits, {parameters.n_neurons})")
+    if (counts < 0).any():
+        return f"'{name}.spike_counts' holds negative counts"
+    digits = counts.shape[0]
+    for key, kinds, low in (("presentations", "iu", 1), ("final_intensity", "iuf", 0)):
+        values = fields[key]
+        if values.shape != (digits,) or values.dtype.kind not in kinds:
+            return (f"'{name}.{key}' has shape {values.shape} and dtype {values.dtype}; it "
+                    f"must hold one {'integer' if kinds == 'iu' else 'number'} per digit of "
+                    f"'{name}.spike_counts' ({digits})")
+        if not (np.isfinite(values) & (values >= low)).all():
+            return f"'{name}.{key}' holds values that are not finite numbers >= {low}"
+    return state_problem(state, parameters, prefix=f"{name}.state.")
 
 
 class SilentNetworkError(RuntimeError):
@@ -43,6 +85,24 @@ class PhaseRunner:
         #: Messages about phases in which the network hardly answered.
         self.warnings = []
         self.stored = checkpoint.load() if checkpoint is not None else {}
+        self._check_stored()
+
+    def _check_stored(self):
+        """Every stored phase must fit this run's network: keys, shapes, dtypes, finite values.
+
+        Raises `~spikedyn_brian.checkpoint.CheckpointError` naming the file
+        and the fix before anything is simulated (the file is left as it is).
+        """
+        phases = {}
+        for key, value in self.stored.items():
+            name, dot, field = key.partition(".")
+            if not (name and dot and field):
+                raise self.checkpoint.invalid(f"it holds '{key}', which no phase writes")
+            phases.setdefault(name, {})[field] = np.asarray(value)
+        for name, fields in phases.items():
+            problem = _phase_problem(name, fields, self.engine.parameters)
+            if problem:
+                raise self.checkpoint.invalid(problem)
 
     def _save(self):
         if self.checkpoint is not None:
@@ -84,7 +144,17 @@ class PhaseRunner:
         finished = None
         if done_key in self.stored:
             finished = self._restore(name)
-            if bool(self.stored[done_key]):
+            stored_digits, done = len(finished.presentations), bool(self.stored[done_key])
+            if stored_digits > len(images) or (done and stored_digits != len(images)):
+                raise self.checkpoint.invalid(
+                    f"phase '{name}' holds {stored_digits} digits"
+                    f"{' (finished)' if done else ''}, but this run's phase has {len(images)}")
+            if done:
+                return finished
+            if stored_digits == len(images):  # stopped after its last chunk was stored
+                self._store(name, finished, done=True)
+                self._save()
+                self._check_activity(name, finished)
                 return finished
             state = finished.state
         position = 0 if finished is None else len(finished.presentations)
@@ -184,7 +254,8 @@ def protocol_run(experiment, data_source, protocol, engine=None):
     built from the experiment unless given, saying so (a first build
     compiles for about 20 s); on the way out, also after an error or Ctrl-C,
     an engine built here is closed (its run files removed) and the lock
-    removed. The checkpoint (``<output>.checkpoint.npz``) is keyed by what
+    removed. With ``output.restart`` the checkpoint is discarded (under the
+    lock) before anything runs. The checkpoint (``<output>.checkpoint.npz``) is keyed by what
     changes the results (`checkpoint_key`), so a run resumes only from its
     own checkpoint, and cosmetic settings (progress bars, the spelling of the
     output path, the build directory) never discard one.
@@ -226,6 +297,16 @@ def protocol_run(experiment, data_source, protocol, engine=None):
             leftover.unlink(missing_ok=True)
     own_engine = engine is None
     try:
+        if getattr(output, "restart", False) and (checkpoint_file.exists()
+                                                  or checkpoint_file.is_symlink()):
+            if checkpoint_file.is_dir() and not checkpoint_file.is_symlink():
+                raise ConfigError(
+                    f"--restart: the checkpoint path '{checkpoint_file}' is a directory; "
+                    "remove or rename it yourself")
+            checkpoint_file.unlink()
+            if output.progress:
+                print(f"discarded the checkpoint '{checkpoint_file}' (--restart)",
+                      file=sys.stderr, flush=True)
         if own_engine:
             engine = Engine(experiment.network, device=device.name,
                             build_root=device.build_dir or None,

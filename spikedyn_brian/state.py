@@ -4,7 +4,60 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["LearnedState", "StreamResult"]
+__all__ = ["LearnedState", "StreamResult", "StateError", "expected_state_shapes",
+           "state_problem"]
+
+
+class StateError(ValueError):
+    """A learned state that does not fit the network (names, shapes, dtypes) or is not finite."""
+
+
+def expected_state_shapes(parameters):
+    """Name (as in `LearnedState.arrays`) → shape of every learned array of a network."""
+    from spikedyn_brian.models.equations import (
+        learned_input_variables,
+        learned_neuron_variables,
+        learned_synapse_variables,
+    )
+
+    n, n_inputs = parameters.n_neurons, parameters.n_inputs
+    shapes = {"weights": (n_inputs * n,), "theta": (n,)}
+    shapes.update({f"synapse.{name}": (n_inputs * n,)
+                   for name in learned_synapse_variables(parameters)})
+    shapes.update({f"neuron.{name}": (n,) for name in learned_neuron_variables(parameters)})
+    shapes.update({f"input.{name}": (n_inputs,) for name in learned_input_variables(parameters)})
+    return shapes
+
+
+def state_problem(arrays, parameters, prefix=""):
+    """Why named learned arrays do not fit a network (a sentence), or None when they do.
+
+    Every array of `expected_state_shapes` must be there (and no other), of a
+    floating-point dtype, of the expected shape, with finite values only.
+    ``prefix`` goes before every array name in the sentence (e.g. the
+    checkpoint's ``'train0.state.'``).
+    """
+    expected = expected_state_shapes(parameters)
+    arrays = {f"{prefix}{name}": values for name, values in arrays.items()}
+    expected = {f"{prefix}{name}": shape for name, shape in expected.items()}
+    network = f"the {parameters.variant} network with N = {parameters.n_neurons}"
+    missing = sorted(set(expected) - set(arrays))
+    if missing:
+        return f"the learned state lacks {', '.join(missing)} of {network}"
+    extra = sorted(set(arrays) - set(expected))
+    if extra:
+        return f"the learned state holds {', '.join(extra)}, which {network} does not have"
+    for name, shape in expected.items():
+        values = np.asarray(arrays[name])
+        if values.dtype.kind != "f":
+            return (f"learned array '{name}' is of dtype {values.dtype}, not floating point "
+                    f"as {network} writes it")
+        if values.shape != shape:
+            return f"learned array '{name}' has shape {values.shape}; {network} needs {shape}"
+        bad = ~np.isfinite(values)
+        if bad.any():
+            return f"learned array '{name}' holds {int(bad.sum())} NaN or infinite values"
+    return None
 
 
 @dataclass

@@ -988,6 +988,209 @@ def test_unreadable_checkpoint(checkpoint_bytes, workspace):
             Checkpoint(path, "key-a").load()
 
 
+class FakeEngine:
+    """What a PhaseRunner needs of an engine, without Brian2: every digit answered once."""
+
+    def __init__(self, parameters):
+        self.parameters = parameters
+        self.calls = 0
+
+    def run_stream(self, images, state, plastic, seed, on_chunk=None, progress=None,
+                   stream_offset=0):
+        from spikedyn_brian.state import StreamResult
+
+        self.calls += 1
+        n, neurons = len(images), self.parameters.n_neurons
+        part = StreamResult(np.ones((n, neurons), np.int64), np.ones(n, np.int64),
+                            np.full(n, 2.0), state.copy(), 0.1, n, n * neurons)
+        if on_chunk is not None:
+            on_chunk(stream_offset, part)
+        return part
+
+
+def start_state(parameters):
+    from spikedyn_brian.state import LearnedState, expected_state_shapes
+
+    arrays = {name: np.full(shape, 0.1) for name, shape in
+              expected_state_shapes(parameters).items()}
+    return LearnedState.from_arrays(arrays)
+
+
+CHECKPOINT_NETWORKS = {"diehl-cook": 4, "spikedyn": 3, "asp": 2}
+
+
+@pytest.fixture(scope="module")
+def phase_checkpoints(workspace):
+    """A checkpoint written by a PhaseRunner (two finished phases), per network variant."""
+    from spikedyn_brian.models.parameters import network_parameters
+    from spikedyn_brian.phases import PhaseRunner
+
+    written = {}
+    for variant, neurons in CHECKPOINT_NETWORKS.items():
+        parameters = network_parameters(variant, neurons)
+        path = workspace / f"phases-{variant}.checkpoint.npz"
+        runner = PhaseRunner(FakeEngine(parameters), Checkpoint(path, "key-p"), False)
+        state = runner.run("train0", np.zeros((5, 784)), start_state(parameters), True, 1,
+                           "train").state
+        runner.run("test", np.zeros((3, 784)), state, False, 2, "test")
+        written[variant] = (parameters, path)
+    return written
+
+
+CHECKPOINT_DAMAGE = ["drop", "shape", "dtype", "nonfinite", "negative", "extra", "scalar",
+                     "tamper", "other_size"]
+
+
+@generated(120)
+@given(variant=st.sampled_from(sorted(CHECKPOINT_NETWORKS)),
+       damage=st.sampled_from(CHECKPOINT_DAMAGE), data=st.data())
+def test_checkpoints_are_validated_in_full_before_use(variant, damage, data, phase_checkpoints,
+                                                      workspace):
+    """Keys, shapes, dtypes, finite values and the checksum: a checkpoint that is readable but
+    does not fit the run gets one error naming the file and --restart, before anything is
+    simulated, and the file is left as it was."""
+    from spikedyn_brian.checkpoint import CHECKSUM_NAME, checksum
+    from spikedyn_brian.models.parameters import network_parameters
+    from spikedyn_brian.phases import PhaseRunner
+
+    parameters, original = phase_checkpoints[variant]
+    path = fresh_directory(workspace) / "run.checkpoint.npz"
+    path.write_bytes(original.read_bytes())
+    with np.load(path) as stored:
+        arrays = {name: stored[name] for name in stored.files}
+    arrays.pop(CHECKSUM_NAME)
+    names = sorted(name for name in arrays if name != "__key__")
+    name = data.draw(st.sampled_from(names))
+    fragment = name
+    if damage == "drop":
+        del arrays[name]
+    elif damage == "shape":
+        values = arrays[name]
+        arrays[name] = (np.concatenate([values.ravel(), values.ravel()[:1]]) if values.size
+                        else np.zeros(1, values.dtype))
+    elif damage == "dtype":
+        arrays[name] = np.array([str(x) for x in np.atleast_1d(arrays[name])][:1] or ["x"])
+    elif damage == "nonfinite":
+        name = data.draw(st.sampled_from([n for n in names if arrays[n].dtype.kind == "f"]))
+        fragment = name
+        values = arrays[name].copy()
+        values.flat[data.draw(st.integers(0, values.size - 1))] = data.draw(
+            st.sampled_from([np.nan, np.inf, -np.inf]))
+        arrays[name] = values
+    elif damage == "negative":
+        name = data.draw(st.sampled_from([n for n in names if n.split(".", 1)[1] in (
+            "spike_counts", "presentations", "slots", "spikes_total", "input_spikes_total")]))
+        fragment = name
+        arrays[name] = arrays[name] - 10**6
+    elif damage == "extra":
+        fragment = data.draw(st.sampled_from(["train0.bogus", "nophase", "test.state.neuron.x"]))
+        arrays[fragment] = np.zeros(3)
+        fragment = fragment.rsplit(".", 1)[-1]
+    elif damage == "scalar":
+        name = data.draw(st.sampled_from([n for n in names if arrays[n].shape == ()]))
+        fragment = name
+        arrays[name] = np.zeros(2, arrays[name].dtype)
+    arrays[CHECKSUM_NAME] = np.array(checksum(arrays))
+    if damage == "tamper":  # a change the checksum was not updated for
+        values = arrays[name].copy()
+        values.flat[0] = values.flat[0] + (1 if values.dtype.kind != "b" else True)
+        arrays[name] = values if values.dtype.kind != "b" else ~arrays[name]
+        fragment = "checksum"
+    if damage == "other_size":  # a checkpoint of the same key but another network size
+        parameters = network_parameters(variant, CHECKPOINT_NETWORKS[variant] + 1)
+        fragment = "shape"
+    with open(path, "wb") as stream:
+        np.savez(stream, **arrays)
+    before = path.read_bytes()
+    engine = FakeEngine(parameters)
+    with pytest.raises(CheckpointError) as caught:
+        runner = PhaseRunner(engine, Checkpoint(path, "key-p"), False)
+        runner.run("train0", np.zeros((5, 784)), start_state(parameters), True, 1, "train")
+        runner.run("test", np.zeros((3, 784)), start_state(parameters), False, 2, "test")
+    message = str(caught.value)
+    assert str(path) in message and "--restart" in message, message
+    assert fragment in message, (fragment, message)
+    assert "\n" not in message
+    assert engine.calls == 0  # nothing simulated
+    assert path.read_bytes() == before  # never rewritten
+
+
+def test_a_valid_checkpoint_resumes_and_a_legacy_one_without_checksum_too(phase_checkpoints,
+                                                                          workspace):
+    from spikedyn_brian.checkpoint import CHECKSUM_NAME
+    from spikedyn_brian.phases import PhaseRunner
+
+    for variant, (parameters, original) in phase_checkpoints.items():
+        for legacy in (False, True):
+            path = fresh_directory(workspace) / "run.checkpoint.npz"
+            path.write_bytes(original.read_bytes())
+            if legacy:
+                with np.load(path) as stored:
+                    arrays = {n: stored[n] for n in stored.files if n != CHECKSUM_NAME}
+                with open(path, "wb") as stream:
+                    np.savez(stream, **arrays)
+            engine = FakeEngine(parameters)
+            runner = PhaseRunner(engine, Checkpoint(path, "key-p"), False)
+            train = runner.run("train0", np.zeros((5, 784)), start_state(parameters), True, 1,
+                               "train")
+            assert len(train.presentations) == 5 and engine.calls == 0, variant
+
+
+def test_a_checkpoint_is_never_written_with_a_non_finite_state(workspace):
+    path = fresh_directory(workspace) / "run.checkpoint.npz"
+    Checkpoint(path, "k").save({"train0.seconds": np.array(1.0)})
+    before = path.read_bytes()
+    for bad in (np.nan, np.inf):
+        with pytest.raises(CheckpointError, match="left as it was"):
+            Checkpoint(path, "k").save({"train0.state.weights": np.array([0.1, bad])})
+    assert path.read_bytes() == before
+    assert not list(path.parent.glob("*.tmp"))
+
+
+def test_restart_discards_the_checkpoint_under_the_lock(workspace):
+    """--restart (output.restart): a checkpoint that cannot be resumed from is discarded
+    and the run starts afresh; without it the run stops with the error."""
+    from spikedyn_brian import cli
+    from spikedyn_brian.models.parameters import network_parameters
+    from spikedyn_brian.phases import protocol_run
+
+    directory = fresh_directory(workspace)
+    out = directory / "run.nc"
+    stored = directory / "run.checkpoint.npz"
+    stored.write_bytes(b"PK\x03\x04 damaged")
+    status, error = run_command(["run", "static-mnist", "--out", str(out)])
+    assert status == 2 and str(stored) in error and "--restart" in error, error
+    assert stored.read_bytes() == b"PK\x03\x04 damaged"
+    args = cli.build_parser().parse_args(["run", "static-mnist", "--out", str(out),
+                                          "--restart", "--no-progress"])
+    experiment = load_experiment(None, cli._static_mnist_overrides(args))
+    assert experiment.output.restart
+    engine = FakeEngine(network_parameters("diehl-cook", 4))
+    with protocol_run(experiment, "data", "static-mnist", engine) as (_, phases):
+        assert not stored.exists() and phases.stored == {}
+    assert not (directory / "run.nc.lock").exists()
+
+
+def test_the_engine_refuses_a_state_that_does_not_fit(workspace):
+    """The last line of defence before a compiled program (which would keep its build-time
+    values and print 'Error reading ...'): the engine refuses the state at once."""
+    from spikedyn_brian.engine import Engine
+    from spikedyn_brian.models.parameters import network_parameters
+    from spikedyn_brian.state import LearnedState, StateError
+
+    engine = Engine(network_parameters("diehl-cook", 3), "runtime")
+    good = start_state(engine.parameters)
+    for state, fragment in [
+            (LearnedState(np.full(100, 0.1), good.theta), "'weights' has shape (100,)"),
+            (LearnedState(good.weights, np.full(3, np.nan)), "'theta' holds 3 NaN"),
+            (LearnedState(good.weights.astype(np.int64), good.theta), "dtype int64"),
+            (LearnedState(good.weights, good.theta, {}, {"activity": np.zeros(3)}),
+             "neuron.activity")]:
+        with pytest.raises(StateError, match="nothing was simulated") as caught:
+            engine.run_stream(np.zeros((2, 784)), state, plastic=True, seed=0)
+        assert fragment in str(caught.value), str(caught.value)
+
+
 # --------------------------------------------------------------------------
 # Results files
 # --------------------------------------------------------------------------
