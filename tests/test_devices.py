@@ -391,3 +391,42 @@ def test_preferences_newer_than_brian2_2_5_are_set_only_where_registered(monkeyp
     with pytest.raises(KeyError):
         brian2.prefs["core.stop_on_keyboard_interrupt"]
     assert backends.activate_device("runtime") is not None
+
+
+def test_the_program_watcher_stops_a_program_that_cannot_read_its_input(tmp_path):
+    """The compiled program's stderr is watched while it runs: "Error reading '...'" kills
+    it at once (it would otherwise run on with its build-time values), and the run
+    ends in a ProgramInputError quoting the program's line."""
+    import subprocess
+    import sys
+    import time
+
+    from spikedyn_brian.devices.backends import (
+        ProgramInputError,
+        _capturing_stderr,
+        _PositionWatcher,
+    )
+
+    stdout, stderr, pid = tmp_path / "stdout.txt", tmp_path / "stderr.txt", tmp_path / "p.pid"
+    marker = "spikedyn-test-program"
+    script = ("import sys, time; print('started', flush=True); sys.stderr.write(\"Error "
+              "reading 'static_arrays/w.dat': file size 800 does not match expected size "
+              "627200\\n\"); sys.stderr.flush(); time.sleep(60)")
+    command = _capturing_stderr([sys.executable, "-c", script, marker], stderr, pid)
+    watcher = _PositionWatcher(stdout, None, stderr_path=stderr, pid_path=pid, program=marker)
+    start = time.perf_counter()
+    with watcher, open(stdout, "w") as out:
+        status = subprocess.call(command, stdout=out)
+    assert time.perf_counter() - start < 10 and status == -9  # killed, not slept out
+    with pytest.raises(ProgramInputError, match="file size 800 does not match") as caught:
+        watcher.raise_input_error(0, 3)
+    assert "samples 0 to 2" in str(caught.value) and "\n" not in str(caught.value)
+    assert stdout.read_text() == ""  # Brian2 would print it: nothing left to print
+
+    # A program that writes other things to stderr runs to its end; they are passed on.
+    quiet = _capturing_stderr(["/bin/sh", "-c", "echo note >&2; sleep 0.3"], stderr, pid)
+    watcher = _PositionWatcher(stdout, None, stderr_path=stderr, pid_path=pid, program="sh")
+    with watcher:
+        assert subprocess.call(quiet) == 0
+    watcher.raise_input_error(0, 1)  # nothing raised
+    assert watcher.input_error is None

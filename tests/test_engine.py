@@ -260,3 +260,31 @@ def test_a_saturated_phase_is_reported():
     working.run("fine", _images(2), working.engine.initial_state(0), plastic=False, seed=1,
                 description="fine")
     assert working.warnings == []
+
+
+@pytest.mark.standalone
+def test_a_program_that_cannot_read_an_input_file_stops_at_once(build_root):
+    """Brian2's standalone program prints "Error reading '...': file size ... does not match"
+    and carries on with its build-time values (a silent stream for minutes). The engine
+    stops it at once with a clear error; the engine stays usable."""
+    import time
+
+    from spikedyn_brian.devices.backends import ProgramInputError
+
+    parameters = network_parameters("diehl-cook", 10)
+    engine = Engine(parameters, "cpp_standalone", build_root=build_root, chunk_samples=3)
+    good = engine.initial_state(1)
+    # The state check of run_stream is bypassed: weights of another network size.
+    bad = LearnedState(good.weights[:100].copy(), good.theta.copy())
+    start = time.perf_counter()
+    with pytest.raises(ProgramInputError, match=r"Error reading '.*input_synapses_w.*'"
+                                                r": file size 800 does not match") as caught:
+        engine.backend.run_chunk(_images(3), bad, True, 9, 0)
+    assert time.perf_counter() - start < 20
+    assert "nothing of this run was kept" in str(caught.value)
+    binary = f"main-{engine.backend.results_directory}"
+    running = subprocess.run(["pgrep", "-f", binary], capture_output=True, text=True).stdout
+    assert running.strip() == ""
+    result = engine.run_stream(_images(3), good, plastic=True, seed=9)
+    assert len(result.presentations) == 3
+    engine.close()

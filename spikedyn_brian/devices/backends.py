@@ -53,6 +53,7 @@ from spikedyn_brian.state import StreamResult
 __all__ = [
     "Backend",
     "RunawayError",
+    "ProgramInputError",
     "RuntimeBackend",
     "CppStandaloneBackend",
     "DenseBackend",
@@ -112,6 +113,16 @@ PROGRESS_SECONDS = 1.0
 
 class RunawayError(RuntimeError):
     """A run produced impossible values: NaN or infinite state, or runaway spiking."""
+
+
+class ProgramInputError(DeviceError):
+    """The compiled program could not read one of its input files (it was stopped at once)."""
+
+
+#: What Brian2's standalone code prints to stderr when a run_args file cannot be
+#: used (``set_variable_from_file`` in ``objects.cpp``): it then keeps the
+#: variable's build-time values and carries on, so the run is stopped.
+PROGRAM_INPUT_ERRORS = ("Error reading '", "Could not read '")
 
 
 def parameters_hash(parameters, extra=()):
@@ -473,21 +484,33 @@ class CppStandaloneBackend(Backend):
         # This engine's own link to the binary: a process that rebuilds the
         # shared build (and relinks ./main) never replaces a running binary.
         # The program dies with this process (parent-death signal).
-        command = _with_parent_death_signal([f"./{self._private_binary().name}"])
-        watcher = _PositionWatcher(self.build_directory / self.results_directory / "stdout.txt",
-                                   on_position)
+        # Its stderr goes to a file that is watched: a program that cannot read
+        # an input file is stopped at once (`PROGRAM_INPUT_ERRORS`).
+        binary = self._private_binary().name
+        results = (self.build_directory / self.results_directory).absolute()
+        command = _capturing_stderr(_with_parent_death_signal([f"./{binary}"]),
+                                    results / "stderr.txt", results / "program.pid")
+        watcher = _PositionWatcher(results / "stdout.txt", on_position,
+                                   stderr_path=results / "stderr.txt",
+                                   pid_path=results / "program.pid", program=binary)
         start = time.perf_counter()
         default_command = brian2.prefs.devices.cpp_standalone.run_cmd_unix
         try:
             brian2.prefs.devices.cpp_standalone.run_cmd_unix = command
             with watcher:
-                self.device.run(directory=str(self.build_directory),
-                                results_directory=self.results_directory, with_output=False,
-                                run_args=run_args)
+                try:
+                    self.device.run(directory=str(self.build_directory),
+                                    results_directory=self.results_directory,
+                                    with_output=False, run_args=run_args)
+                except RuntimeError:
+                    watcher.raise_input_error(first, n)
+                    raise
         finally:
             brian2.prefs.devices.cpp_standalone.run_cmd_unix = default_command
             for path in files:
                 path.unlink(missing_ok=True)
+        watcher.raise_input_error(first, n)
+        watcher.forward_stderr()
         elapsed = time.perf_counter() - start
         # Brian2 remembers the shape of 2-D dynamic arrays (StateMonitor
         # records) from the previous run of the binary and then refuses a
@@ -799,21 +822,41 @@ def _with_parent_death_signal(command):
     return [setpriv, "--pdeathsig", "KILL", *command] if setpriv else list(command)
 
 
+def _capturing_stderr(command, stderr_path, pid_path):
+    """``command`` run by a shell that writes its process id to ``pid_path`` and sends its
+    stderr to ``stderr_path`` (``exec``: the program keeps the shell's process id and
+    parent, so the parent-death signal still applies)."""
+    return ["/bin/sh", "-c", 'echo $$ > "$1"; exec 2> "$2"; shift 2; exec "$@"',
+            "spikedyn-run", str(pid_path), str(stderr_path), *command]
+
+
 class _PositionWatcher:
-    """Reads a compiled run's position reports while it runs (a thread).
+    """Reads a compiled run's position reports and its stderr while it runs (a thread).
 
     The program prints ``spikedyn-position <sample>`` to its stdout file at
     most once per second (`spikedyn_brian.network.report_position`);
-    ``on_position(sample)`` is called with the latest.
+    ``on_position(sample)`` is called with the latest. With ``stderr_path``,
+    a line of `PROGRAM_INPUT_ERRORS` there (an input file the program could
+    not read) kills the program at once (its process id in ``pid_path``,
+    checked to be ``program``'s) and is kept in `input_error`.
     """
 
-    def __init__(self, path, on_position):
+    #: Seconds between two looks at the stderr file.
+    STDERR_SECONDS = 0.05
+
+    def __init__(self, path, on_position, stderr_path=None, pid_path=None, program=None):
         self.path = Path(path)
         self.on_position = on_position
+        self.stderr_path = None if stderr_path is None else Path(stderr_path)
+        self.pid_path = None if pid_path is None else Path(pid_path)
+        self.program = program
+        #: The program's line about an input file it could not read, if any.
+        self.input_error = None
+        self._stderr_offset, self._stderr_partial = 0, b""
         self._stop = None
 
     def __enter__(self):
-        if self.on_position is None:
+        if self.on_position is None and self.stderr_path is None:
             return self
         import threading
 
@@ -824,7 +867,14 @@ class _PositionWatcher:
 
     def _watch(self):
         offset, last = 0, -1
-        while not self._stop.wait(PROGRESS_SECONDS / 2):
+        next_position = time.monotonic()
+        period = self.STDERR_SECONDS if self.stderr_path is not None else PROGRESS_SECONDS / 2
+        while not self._stop.wait(period):
+            if self.stderr_path is not None and self.input_error is None:
+                self._check_stderr()
+            if self.on_position is None or time.monotonic() < next_position:
+                continue
+            next_position = time.monotonic() + PROGRESS_SECONDS / 2
             try:
                 with open(self.path, "rb") as stream:
                     stream.seek(offset)
@@ -838,6 +888,73 @@ class _PositionWatcher:
                     if position > last:
                         last = position
                         self.on_position(position)
+
+    def _stderr_text(self):
+        try:
+            return self.stderr_path.read_bytes().decode(errors="replace")
+        except (OSError, AttributeError):
+            return ""
+
+    def _check_stderr(self):
+        try:
+            with open(self.stderr_path, "rb") as stream:
+                stream.seek(self._stderr_offset)
+                data = stream.read()
+        except OSError:
+            return
+        self._stderr_offset += len(data)
+        *lines, self._stderr_partial = (self._stderr_partial + data).split(b"\n")
+        for line in lines:
+            text = line.decode(errors="replace")
+            if text.startswith(PROGRAM_INPUT_ERRORS):
+                self.input_error = text.strip()
+                self._kill()
+                return
+
+    def _kill(self):
+        """SIGKILL the program (only if the process id still names it)."""
+        import signal
+
+        try:
+            pid = int(self.pid_path.read_text().split()[0])
+            command_line = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except (OSError, ValueError, IndexError, AttributeError):
+            return
+        if self.program is not None and self.program not in command_line:
+            return
+        try:
+            # Brian2 prints the program's stdout when it fails: nothing to print.
+            open(self.path, "w").close()
+        except OSError:
+            pass
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+    def raise_input_error(self, first, n_samples):
+        """Raise `ProgramInputError` if the program could not read an input file."""
+        if self.input_error is None and self.stderr_path is not None:
+            for line in self._stderr_text().splitlines():
+                if line.startswith(PROGRAM_INPUT_ERRORS):
+                    self.input_error = line.strip()
+                    break
+        if self.input_error is not None:
+            raise ProgramInputError(
+                f"the compiled program could not read one of its input files and was "
+                f"stopped before simulating the samples {first} to {first + n_samples - 1} "
+                f"with wrong values (it said: {self.input_error}); the arrays handed to it "
+                "do not fit this build (a learned state of another network, or a file "
+                "removed or truncated while it started): nothing of this run was kept"
+            )
+
+    def forward_stderr(self):
+        """Pass on what the program wrote to stderr (it is captured to be watched)."""
+        import sys
+
+        text = self._stderr_text()
+        if text:
+            sys.stderr.write(text if text.endswith("\n") else text + "\n")
 
     def __exit__(self, *exc_info):
         if self._stop is not None:
