@@ -305,11 +305,15 @@ def test_synaptic_trace_rule_matches_the_neuron_trace_rule(variant):
     if "learning_rate_factor" in post.equations.names:
         post.learning_rate_factor = [1.0, 0.5, 0.1]
     inputs = model_equations.poisson_input(parameters)
+    frequency = model_equations.uses_asp_frequency(parameters)
     pre = brian2.NeuronGroup(
-        n_pre, "dpre/dt = -pre/tau_pre : 1", threshold="pre_raster(t, i) > 0.5",
+        n_pre, "dpre/dt = -pre/tau_pre : 1" + ("\nfeature_frequency : 1" if frequency else ""),
+        threshold="pre_raster(t, i) > 0.5",
         namespace={"tau_pre": inputs.namespace["tau_pre"], "pre_raster": pre_raster},
         method="exact", dt=dt, name="inputs",
     )
+    if frequency:  # ASP's input frequencies scale the potentiation
+        pre.feature_frequency = rng.uniform(0.0, 1.0, n_pre)
     pre.run_on_event("spike", "pre = 1", when=inputs.events["spike"][1])
     weights = rng.uniform(0.0, 1.0, n_pre * n_post)
     weights[:3] = [0.0, 1e-5, 0.99999]  # clipping at 0 and w_max
