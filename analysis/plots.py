@@ -25,6 +25,7 @@ __all__ = [
     "plot_receptive_fields",
     "plot_confusion_matrix",
     "receptive_field_grid",
+    "plot_tuning_convergence",
 ]
 
 #: Largest heatmap side whose cells are annotated by default.
@@ -524,3 +525,59 @@ def plot_pareto_front(energy, accuracy, memory, pareto=None, labels=None, select
 
 
 __all__ += ["plot_pareto_front"]
+
+
+def plot_tuning_convergence(objectives, labels=None, ax=None, title=None, colors=None,
+                            show_trials=True):
+    """Best objective reached against trial number, one line per tuning study.
+
+    Parameters
+    ----------
+    objectives : sequence of array_like
+        Each study's trial objectives in trial order (NaN: a failed trial).
+    labels : sequence of str, optional
+        Name of each study, shown in the legend.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on; a new figure is created if None.
+    title : str, optional
+    colors : sequence of colours, optional
+    show_trials : bool
+        Also mark every trial's own objective (small dots).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        ``ax.lines`` holds one step line per study (its y data: the running
+        maximum, NaN before the first complete trial), then the dots.
+
+    Raises
+    ------
+    ValueError
+        If ``labels`` or ``colors`` do not have one entry per study.
+    """
+    studies = [np.asarray(values, dtype=float).ravel() for values in objectives]
+    for name, values in (("labels", labels), ("colors", colors)):
+        if values is not None and len(values) != len(studies):
+            raise ValueError(f"{name} must have one entry per study ({len(studies)}); "
+                             f"got {len(values)}.")
+    ax = _new_axes(ax, (6, 4))
+    palette = colors or [f"C{index}" for index in range(len(studies))]
+    for index, values in enumerate(studies):
+        finite = np.where(np.isfinite(values), values, -np.inf)
+        best = np.maximum.accumulate(finite)
+        best = np.where(np.isfinite(best), best, np.nan)
+        trials = np.arange(len(values))
+        ax.step(trials, best, where="post", color=palette[index],
+                label=None if labels is None else labels[index])
+    if show_trials:
+        for index, values in enumerate(studies):
+            ax.plot(np.arange(len(values)), values, ".", color=palette[index], alpha=0.4,
+                    markersize=4)
+    ax.set_xlabel("trial")
+    ax.set_ylabel("objective (validation)")
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    if labels is not None:
+        ax.legend(loc="lower right", fontsize="small")
+    if title:
+        ax.set_title(title)
+    return ax

@@ -234,3 +234,20 @@ def test_pareto_front_plot_marks_front_and_selection():
     np.testing.assert_allclose(line.get_xdata(), [50.0, 100.0])
     with pytest.raises(ValueError, match="same shape"):
         plots.plot_pareto_front([1.0], [0.5, 0.6], [1.0], ax=Figure().add_subplot())
+
+
+def test_tuning_convergence_draws_the_running_best_of_each_study():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    from spikedyn_brian.analysis.plots import plot_tuning_convergence
+
+    ax = Figure().subplots()
+    plot_tuning_convergence([[np.nan, 0.5, 0.4, 0.7], [0.2, 0.1]], labels=["a", "b"], ax=ax)
+    np.testing.assert_array_equal(ax.lines[0].get_ydata(), [np.nan, 0.5, 0.5, 0.7])
+    np.testing.assert_array_equal(ax.lines[1].get_ydata(), [0.2, 0.2])
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == ["a", "b"]
+    with pytest.raises(ValueError, match="labels must have one entry per study"):
+        plot_tuning_convergence([[0.1]], labels=["a", "b"], ax=ax)
