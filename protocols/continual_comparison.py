@@ -95,6 +95,9 @@ class ComparisonPlan:
     seeds : list of int
     output : str
         Merged results file; per-run files go to ``<output stem>_runs/``.
+    overwrite : bool
+        Replace a merged results file that exists (otherwise `run` refuses to
+        start).
     scheduler : str or None
         Address of an existing Dask scheduler; None starts a LocalCluster.
     workers : int
@@ -105,6 +108,7 @@ class ComparisonPlan:
     variants: list = field(default_factory=lambda: list(VARIANTS))
     seeds: list = field(default_factory=lambda: [0, 1, 2])
     output: str = "results/continual_comparison.nc"
+    overwrite: bool = False
     scheduler: str | None = None
     workers: int = 0
 
@@ -190,9 +194,19 @@ def _results_configuration(configuration):
 
 
 def _check_reusable(path, experiment):
-    """Raise `ConfigError` when the finished per-run file ``path`` ran another configuration."""
-    with xarray.open_dataset(path) as stored:
-        stored_configuration = json.loads(stored.attrs.get("config", "{}"))
+    """Raise `ConfigError` when the finished per-run file ``path`` ran another configuration
+    or cannot be read."""
+    try:
+        with xarray.open_dataset(path) as stored:
+            stored_configuration = json.loads(stored.attrs.get("config", "{}"))
+    except (OSError, ValueError, RuntimeError) as error:
+        if isinstance(error, ConfigError):
+            raise
+        raise ConfigError(
+            f"per-run file '{path}' of the comparison cannot be read (truncated, corrupt or "
+            f"not netCDF: {type(error).__name__}: {' '.join(str(error).split())}); remove it "
+            f"(rm '{path}') to run "
+            "that pair again") from None
     if (_results_configuration(stored_configuration)
             != _results_configuration(json.loads(experiment.to_json()))):
         raise ConfigError(
@@ -201,9 +215,45 @@ def _check_reusable(path, experiment):
             f"'{path.parent}' to run every pair again")
 
 
+def _check_runs(experiments):
+    """Before anything is submitted: every finished per-run file must be readable and of
+    this configuration, every per-run checkpoint readable (a `ConfigError` naming the file
+    and the fix, instead of failing Dask tasks)."""
+    from spikedyn_brian.checkpoint import Checkpoint, checkpoint_path
+
+    for experiment in experiments.values():
+        path = Path(experiment.output.path)
+        if path.exists():
+            _check_reusable(path, experiment)
+            continue
+        stored = checkpoint_path(path)
+        Checkpoint(stored, "", fix=f"remove it (rm '{stored}') to run that pair afresh").verify()
+
+
 def run(plan, progress=None):
-    """Run every (variant, seed) pair on Dask, merge, write and return the Dataset."""
-    experiments = {(v, s): plan.experiment(v, s) for v in plan.variants for s in plan.seeds}
+    """Run every (variant, seed) pair on Dask, merge, write and return the Dataset.
+
+    The merged file is claimed first (`~spikedyn_brian.phases.output_lock`):
+    one that exists is not replaced unless ``plan.overwrite``, and a second
+    comparison aimed at it is refused.
+    """
+    from spikedyn_brian.phases import output_lock
+
+    with output_lock(plan.output, plan.overwrite):
+        return _run(plan, progress)
+
+
+def _run(plan, progress):
+    from spikedyn_brian.checkpoint import CheckpointError
+
+    try:
+        experiments = {(v, s): plan.experiment(v, s) for v in plan.variants for s in plan.seeds}
+    except CheckpointError as error:  # a per-run checkpoint, checked with its configuration
+        if error.path is None:
+            raise
+        raise ConfigError(f"{error.problem}; remove it (rm '{error.path}') to run that pair "
+                          "afresh") from None
+    _check_runs(experiments)
     client, cluster = dask_client(plan.scheduler, plan.workers)
     try:
         futures = {key: client.submit(_run_one, experiment, key=f"run-{key[0]}-seed{key[1]}",

@@ -94,6 +94,8 @@ class SearchDevice:
 @dataclass
 class SearchOutput:
     path: str = "results/model_search.nc"
+    #: Replace a results file that exists (otherwise the search refuses to start).
+    overwrite: bool = False
 
 
 @dataclass
@@ -410,8 +412,17 @@ def run(plan, progress=None, table=energy.HOROWITZ_45NM):
     ------
     ConfigError
         If no candidate satisfies the constraints (the message names the
-        tightest constraint and the smallest candidate's figures).
+        tightest constraint and the smallest candidate's figures), or the
+        results file exists and ``output.overwrite`` is off, or another
+        search is writing it (`~spikedyn_brian.phases.output_lock`).
     """
+    from spikedyn_brian.phases import output_lock
+
+    with output_lock(plan.output.path, plan.output.overwrite):
+        return _run(plan, progress, table)
+
+
+def _run(plan, progress, table):
     started = time.perf_counter()
     analytical = analytical_table(plan, table)
     rows = candidates(plan)

@@ -224,6 +224,9 @@ class TuningPlan:
         Seed of the TPE sampler.
     seeds : tuple of int
         Stream seeds of every trial (its objective is their mean).
+    overwrite : bool
+        Replace a file at ``output`` that is not this study's trial table
+        (the table of the study being continued is always rewritten).
     """
 
     variant: str
@@ -234,6 +237,7 @@ class TuningPlan:
     workers: int = 0
     sampler_seed: int = 0
     seeds: tuple = TRIAL_SEEDS
+    overwrite: bool = False
 
     def __post_init__(self):
         if self.variant not in SEARCH_SPACES:
@@ -363,8 +367,31 @@ def _spent(study):
                if t.number not in rerun)
 
 
+def _is_trial_table_of(plan, path):
+    """Whether ``path`` is the trial table of ``plan``'s study (continuing it rewrites it)."""
+    try:
+        with xarray.open_dataset(path) as stored:
+            study = stored.attrs.get("study")
+    except (OSError, ValueError, RuntimeError):
+        return False
+    return study == f"{plan.study_path.name}:{plan.study_name()}"
+
+
 def run(plan, progress=None):
-    """Run (or continue) the study to its budget; write and return the trial table."""
+    """Run (or continue) the study to its budget; write and return the trial table.
+
+    The output is claimed first (`~spikedyn_brian.phases.output_lock`): a file
+    there that is not this study's trial table is not replaced unless
+    ``plan.overwrite``, and a second process aimed at it is refused.
+    """
+    from spikedyn_brian.phases import output_lock
+
+    with output_lock(plan.output, plan.overwrite,
+                     reusable=lambda path: _is_trial_table_of(plan, path)):
+        return _run(plan, progress)
+
+
+def _run(plan, progress):
     import optuna
     from dask.distributed import wait
 
@@ -500,11 +527,20 @@ def best_overrides(path, where=None):
         Nested overrides, e.g. ``{'plasticity': {'nu_post': 0.01}}``, with the
         variant: ``{'variant': 'diehl-cook', ...}``.
     """
-    dataset = read_dataset(path)
+    try:
+        dataset = read_dataset(path)
+    except FileNotFoundError:
+        raise ConfigError(f"trial table '{path}' does not exist; give the .nc that `spikedyn "
+                          "run tune --out` wrote") from None
+    if "objective" not in dataset.data_vars or "variant" not in dataset.attrs:
+        raise ConfigError(
+            f"'{path}' is not a trial table of `spikedyn run tune` (no 'objective' variable "
+            "or 'variant' attribute); give the .nc that `spikedyn run tune --out` wrote, a "
+            "tuned-set .toml or a shipped set's name")
     try:
         position = best_trial_position(dataset, where)
-    except ValueError as error:
-        raise ValueError(f"{error} in '{path}'") from None
+    except (ValueError, KeyError) as error:
+        raise ConfigError(f"{error} in '{path}'") from None
     params = {}
     for name in dataset.data_vars:
         if name.startswith("param."):

@@ -40,8 +40,14 @@ class CheckpointError(ConfigError):
     """A checkpoint file exists but cannot be read (corrupt, truncated or unreadable).
 
     A `ConfigError` (and so a ``ValueError``): the command line reports it as
-    a configuration problem, without a traceback.
+    a configuration problem, without a traceback. ``path`` is the file and
+    ``problem`` the message without its fix (for callers with a fix of their own).
     """
+
+    def __init__(self, message, path=None, problem=None):
+        super().__init__(message)
+        self.path = path
+        self.problem = problem or message
 
 
 def checkpoint_path(output_path):
@@ -77,11 +83,16 @@ class Checkpoint:
     key : str
         Configuration hash: a checkpoint written for another configuration is
         ignored, never resumed from.
+    fix : str, optional
+        How to repair a bad checkpoint, ending every error message (default:
+        ``--restart``, delete it, or write the run elsewhere).
     """
 
-    def __init__(self, path, key):
+    def __init__(self, path, key, fix=None):
         self.path = Path(path)
         self.key = str(key)
+        #: How to repair a bad checkpoint (the end of every error message).
+        self.fix = fix or _fix(self.path)
 
     def __repr__(self):
         return f"Checkpoint('{self.path}', key={self.key!r}, exists={self.path.exists()})"
@@ -90,51 +101,41 @@ class Checkpoint:
         try:
             return self.path.exists()
         except (OSError, ValueError) as error:
-            raise CheckpointError(
-                f"checkpoint '{self.path}' cannot be accessed ({error}); {_fix(self.path)}"
-            ) from None
+            raise self._error(f"checkpoint '{self.path}' cannot be accessed ({error})") from None
 
     def _read(self):
         """Every stored array (``__key__`` included); `CheckpointError` if unreadable."""
         path = self.path
         if not path.is_file():
-            raise CheckpointError(
-                f"checkpoint path '{path}' exists but is not a file; {_fix(path)}"
-            )
+            raise self._error(f"checkpoint path '{path}' exists but is not a file")
         try:
             stored = np.load(path, allow_pickle=False)
         except PermissionError as error:
-            raise CheckpointError(
-                f"checkpoint '{path}' cannot be read: permission denied ({error.strerror}); "
-                f"make it readable (chmod u+r '{path}'), or {_fix(path)}"
-            ) from None
+            raise self._error(
+                f"checkpoint '{path}' cannot be read: permission denied ({error.strerror})",
+                f"make it readable (chmod u+r '{path}'), or ") from None
         except Exception as error:  # noqa: BLE001 - every failure means a damaged file
-            raise CheckpointError(
+            raise self._error(
                 f"checkpoint '{path}' is corrupt or truncated and cannot be resumed from "
-                f"({type(error).__name__}: {error}); {_fix(path)}"
-            ) from None
+                f"({type(error).__name__}: {error})") from None
         if not isinstance(stored, np.lib.npyio.NpzFile):
-            raise CheckpointError(
+            raise self._error(
                 f"checkpoint '{path}' is not an .npz archive of named arrays (it holds a "
-                f"single {type(stored).__name__}); {_fix(path)}"
-            )
+                f"single {type(stored).__name__})")
         try:
             with stored:
                 arrays = {name: stored[name] for name in stored.files}
         except Exception as error:  # noqa: BLE001 - every failure means a damaged file
-            raise CheckpointError(
+            raise self._error(
                 f"checkpoint '{path}' is corrupt or truncated and cannot be resumed from "
-                f"({type(error).__name__}: {error}); {_fix(path)}"
-            ) from None
+                f"({type(error).__name__}: {error})") from None
         recorded = arrays.pop(CHECKSUM_NAME, None)
         if recorded is not None:  # checkpoints written before checksums have none
             if (recorded.shape != () or recorded.dtype.kind != "U"
                     or str(recorded) != checksum(arrays)):
-                raise CheckpointError(
+                raise self._error(
                     f"checkpoint '{path}' does not match its checksum (its arrays were "
-                    f"altered or damaged after it was written) and cannot be resumed from; "
-                    f"{_fix(path)}"
-                )
+                    "altered or damaged after it was written) and cannot be resumed from")
         return arrays
 
     def verify(self):
@@ -165,11 +166,12 @@ class Checkpoint:
             return {}
         return arrays
 
+    def _error(self, problem, fix_prefix=""):
+        return CheckpointError(f"{problem}; {fix_prefix}{self.fix}", self.path, problem)
+
     def invalid(self, problem):
         """The `CheckpointError` of a readable checkpoint that does not fit the run."""
-        return CheckpointError(
-            f"checkpoint '{self.path}' cannot be resumed from: {problem}; {_fix(self.path)}"
-        )
+        return self._error(f"checkpoint '{self.path}' cannot be resumed from: {problem}")
 
     def save(self, arrays):
         """Write all ``arrays`` (dict of name → array) and their checksum atomically.
@@ -186,8 +188,8 @@ class Checkpoint:
                 raise CheckpointError(
                     f"not writing checkpoint '{self.path}': '{name}' holds "
                     f"{int((~np.isfinite(values)).sum())} NaN or infinite values (the run's "
-                    "state is not valid); the checkpoint on disk is left as it was"
-                )
+                    "state is not valid); the checkpoint on disk is left as it was",
+                    self.path)
         arrays["__key__"] = np.array(self.key)
         arrays[CHECKSUM_NAME] = np.array(checksum(arrays))
         self.path.parent.mkdir(parents=True, exist_ok=True)

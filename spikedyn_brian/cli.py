@@ -300,6 +300,9 @@ def _add_comparison(subparsers):
     parser.add_argument("--build-dir", metavar="DIR", help="root of compiled builds")
     parser.add_argument("--scheduler", metavar="ADDRESS", help="existing Dask scheduler")
     parser.add_argument("--workers", type=_positive_int, help="LocalCluster worker processes")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a merged results file that exists (finished per-run "
+                             "files are still reused)")
     parser.add_argument("--out", metavar="FILE.nc", help="merged results file")
     parser.set_defaults(handler=_run_comparison)
 
@@ -337,6 +340,7 @@ def _run_comparison(args):
         plan.workers = args.workers
     if args.out:
         plan.output = args.out
+    plan.overwrite = bool(args.overwrite)
     dataset = continual_comparison.run(plan)
     print("mean ± 95 % CI over seeds (accuracy in %): recent task | recent without task 0 | "
           "previous tasks (average over the stream) | earlier tasks at the end | forgetting")
@@ -490,6 +494,8 @@ def _add_model_search(subparsers):
                         help="split the candidates are selected on (default validation)")
     parser.add_argument("--scheduler", metavar="ADDRESS", help="existing Dask scheduler")
     parser.add_argument("--workers", type=_positive_int, help="LocalCluster worker processes")
+    parser.add_argument("--overwrite", action="store_true", default=None,
+                        help="replace a results file that exists")
     parser.add_argument("--out", metavar="FILE.nc", help="results file (netCDF)")
     parser.set_defaults(handler=_run_model_search)
 
@@ -512,6 +518,7 @@ _MODEL_SEARCH_OPTIONS = {
     ("dask", "scheduler"): "scheduler",
     ("dask", "workers"): "workers",
     ("output", "path"): "out",
+    ("output", "overwrite"): "overwrite",
 }
 
 
@@ -572,6 +579,9 @@ def _add_tune(subparsers):
     parser.add_argument("--data-dir", metavar="DIR", help="directory with the MNIST IDX files")
     parser.add_argument("--scheduler", metavar="ADDRESS", help="existing Dask scheduler")
     parser.add_argument("--workers", type=_positive_int, help="LocalCluster worker processes")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a file at --out that is not this study's trial table "
+                             "(the table of the study being continued is always rewritten)")
     parser.add_argument("--out", metavar="FILE.nc", required=True, help="trial table (netCDF)")
     parser.set_defaults(handler=_run_tune)
 
@@ -591,7 +601,8 @@ def _run_tune(args):
     plan = tuning.TuningPlan(variant=args.variant, trials=args.trials, base=base,
                              output=args.out, scheduler=args.scheduler,
                              workers=args.workers or 0, sampler_seed=args.sampler_seed,
-                             seeds=tuple(args.seeds or tuning.TRIAL_SEEDS))
+                             seeds=tuple(args.seeds or tuning.TRIAL_SEEDS),
+                             overwrite=bool(args.overwrite))
     plan.experiment({})  # validate the base configuration before anything runs
     dataset = tuning.run(plan, progress=True)
     best = dataset.attrs["best_trial"]

@@ -921,21 +921,43 @@ def _check_data_dir(stream):
 
 
 def _check_build_dir(device):
-    if not device.build_dir:
-        return
-    _check_path_text("device.build_dir", device.build_dir)
-    path = Path(device.build_dir)
+    """The build root (``device.build_dir``, else ``$SPIKEDYN_BUILD_DIR``) must be usable:
+    a directory, or one that can be created in a writable directory."""
+    text, key = device.build_dir, "key 'device.build_dir'"
+    if not text:
+        text, key = os.environ.get("SPIKEDYN_BUILD_DIR", ""), "$SPIKEDYN_BUILD_DIR"
+        if not text:
+            return
+    _check_path_text(key.removeprefix("key ").strip("'"), text)
+    path = Path(text)
     try:
         is_file = path.exists() and not path.is_dir()
+        dangling = path.is_symlink() and not path.exists()
+        parent = path.absolute()
+        while not (parent.exists() or parent.is_symlink()):
+            parent = parent.parent
+        blocked = None if parent == path.absolute() else parent
     except OSError as error:
-        raise ConfigError(f"key 'device.build_dir' is {_show_path(device.build_dir)}, which cannot "
-                          f"be accessed: {error.strerror or error}. Fix: give a usable "
-                          "directory") from None
+        raise ConfigError(f"{key} is {_show_path(text)}, which cannot be accessed: "
+                          f"{error.strerror or error}. Fix: give a usable directory") from None
     if is_file:
         raise ConfigError(
-            f"key 'device.build_dir' is {_show_path(device.build_dir)}, an existing file, not a "
-            "directory. Fix: give a directory (it is created if missing), or leave it empty"
+            f"{key} is {_show_path(text)}, an existing file, not a directory. Fix: give a "
+            "directory (it is created if missing), or leave it empty"
         )
+    if dangling:
+        raise ConfigError(
+            f"{key} is {_show_path(text)}, a symbolic link to '{os.readlink(path)}', which "
+            "does not exist. Fix: create the link's target, or give another directory")
+    if blocked is not None and not blocked.is_dir():
+        raise ConfigError(
+            f"{key} is {_show_path(text)}, but '{blocked}' is "
+            f"{'a link to nowhere' if blocked.is_symlink() else 'a file'}, not a directory, so "
+            "the build directory cannot be created. Fix: give another directory")
+    if blocked is not None and not os.access(blocked, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"{key} is {_show_path(text)}, but directory '{blocked}' is read-only (the build "
+            "directory cannot be created in it). Fix: give a writable directory")
 
 
 def _check_output(output):
@@ -1139,15 +1161,20 @@ def read_mapping(path=None, overrides=None):
     return mapping
 
 
+#: Top-level keys of every protocol's configuration: each is a table (a section).
+SECTIONS = ("network", "stream", "device", "output", "search", "dask")
+
+
 def _check_sections(mapping, where=""):
-    """Every top-level key of a configuration is a section: a table of keys.
+    """Every section of a configuration (`SECTIONS`) is a table of keys.
 
     ``network = 5`` or ``output = "x.nc"`` would otherwise be replaced by the
     defaults as soon as anything (a command-line option, the protocol's
-    defaults) is merged with it.
+    defaults) is merged with it. Other top-level keys are left to the
+    configuration reader (an unknown key).
     """
     for key, value in mapping.items():
-        if not isinstance(value, dict):
+        if key in SECTIONS and not isinstance(value, dict):
             raise ConfigError(
                 f"{where}key '{key}' must be a table of keys (a [{key}] section), got "
                 f"{_show(value)}; write it as [{key}] followed by its keys")

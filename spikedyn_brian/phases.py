@@ -18,7 +18,7 @@ import numpy as np
 from spikedyn_brian.state import LearnedState, StreamResult, state_problem
 
 __all__ = ["PhaseRunner", "SilentNetworkError", "concatenate_results", "protocol_run",
-           "checkpoint_key"]
+           "output_lock", "checkpoint_key"]
 
 _RESULT_FIELDS = ("spike_counts", "presentations", "final_intensity")
 
@@ -245,35 +245,41 @@ def concatenate_results(parts):
 
 
 @contextlib.contextmanager
-def protocol_run(experiment, data_source, protocol, engine=None):
-    """The engine and `PhaseRunner` of one protocol run, and what surrounds it.
+def output_lock(path, overwrite=False, option="--out", reusable=None):
+    """Claim a results file for one process: the file, ``<path>.lock`` and temporaries.
 
-    Before anything is built: a results file that exists is refused unless
-    ``output.overwrite``, and a lock next to the output (``<output>.lock``)
-    keeps a second run aimed at the same output from starting. The engine is
-    built from the experiment unless given, saying so (a first build
-    compiles for about 20 s); on the way out, also after an error or Ctrl-C,
-    an engine built here is closed (its run files removed) and the lock
-    removed. With ``output.restart`` the checkpoint is discarded (under the
-    lock) before anything runs. The checkpoint (``<output>.checkpoint.npz``) is keyed by what
-    changes the results (`checkpoint_key`), so a run resumes only from its
-    own checkpoint, and cosmetic settings (progress bars, the spelling of the
-    output path, the build directory) never discard one.
+    Before anything runs: a results file that exists is refused unless
+    ``overwrite`` (or ``reusable(path)`` says it may be replaced, e.g. the
+    trial table of the study being continued), and a lock next to it
+    (``<path>.lock``) keeps a second process aimed at the same file from
+    starting. A directory where the lock cannot be written is a
+    `~spikedyn_brian.config.ConfigError` naming it. Temporaries of an earlier,
+    killed writer of the file are removed; on the way out, also after an
+    error or Ctrl-C, the lock is removed.
     """
-    from spikedyn_brian.checkpoint import Checkpoint, checkpoint_path
     from spikedyn_brian.config import ConfigError
-    from spikedyn_brian.engine import Engine
 
-    device, output = experiment.device, experiment.output
-    path = Path(output.path)
-    if path.exists() and not output.overwrite:
+    path = Path(path)
+    try:
+        exists = path.exists() or path.is_symlink()
+    except OSError as error:
+        raise ConfigError(f"results file '{path}' cannot be accessed: "
+                          f"{error.strerror or error}; choose another {option}") from None
+    if exists and not overwrite and not (reusable is not None and reusable(path)):
         raise ConfigError(
             f"results file '{path}' exists; pass --overwrite (output.overwrite = true) to "
-            "replace it, or choose another --out"
+            f"replace it, or choose another {option}"
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
     lock_path = path.with_name(path.name + ".lock")
-    lock = open(lock_path, "a+")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(lock_path, "a+")
+    except OSError as error:
+        raise ConfigError(
+            f"cannot write the results file '{path}': its lock '{lock_path}' cannot be "
+            f"created ({error.strerror or error}); choose another {option} in a directory "
+            "you can write to"
+        ) from None
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -282,59 +288,99 @@ def protocol_run(experiment, data_source, protocol, engine=None):
         lock.close()
         raise ConfigError(
             f"another run is writing '{path}' (its lock '{lock_path}' is held by {owner}); "
-            "wait for it to finish or choose another --out"
+            f"wait for it to finish or choose another {option}"
         ) from None
-    lock.seek(0)
-    lock.truncate()
-    lock.write(f"process {os.getpid()}")
-    lock.flush()
-    # Temporaries a killed run of this output left (results being written,
-    # a checkpoint being replaced): nobody else writes here while we hold
-    # the lock.
-    checkpoint_file = checkpoint_path(output.path)
-    for pattern in (f"{path.name}.tmp-*", f"{checkpoint_file.name}.*.tmp"):
-        for leftover in path.parent.glob(pattern):
-            leftover.unlink(missing_ok=True)
-    own_engine = engine is None
     try:
-        if getattr(output, "restart", False) and (checkpoint_file.exists()
-                                                  or checkpoint_file.is_symlink()):
-            if checkpoint_file.is_dir() and not checkpoint_file.is_symlink():
-                raise ConfigError(
-                    f"--restart: the checkpoint path '{checkpoint_file}' is a directory; "
-                    "remove or rename it yourself")
-            checkpoint_file.unlink()
-            if output.progress:
-                print(f"discarded the checkpoint '{checkpoint_file}' (--restart)",
-                      file=sys.stderr, flush=True)
-        if own_engine:
-            engine = Engine(experiment.network, device=device.name,
-                            build_root=device.build_dir or None,
-                            chunk_samples=device.chunk_samples, threads=device.threads,
-                            build=False)
-            engine.backend.check()
-            announce = output.progress and engine.backend.builds_once
-            if announce:
-                fresh = not engine.backend.is_built()
-                print(f"{'compiling' if fresh else 'checking'} the {device.name} build of "
-                      f"{experiment.network.variant} (N = {experiment.network.n_neurons})"
-                      + (" (first run of this configuration, ~20 s)" if fresh else "") + " ...",
-                      file=sys.stderr, flush=True)
-            engine.backend.build()
-            if announce:
-                print(f"build ready in {engine.build_seconds:.1f} s", file=sys.stderr, flush=True)
-        checkpoint = None
-        if output.checkpoint:
-            checkpoint = Checkpoint(checkpoint_path(output.path),
-                                    checkpoint_key(experiment, data_source, protocol))
-        yield engine, PhaseRunner(engine, checkpoint, output.progress,
-                                  getattr(experiment.stream, "max_presentations_per_sample", 0.0))
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"process {os.getpid()}")
+        lock.flush()
+        # Results a killed writer left half written: nobody else writes here
+        # while we hold the lock.
+        for leftover in path.parent.glob(f"{path.name}.tmp-*"):
+            leftover.unlink(missing_ok=True)
+        yield lock_path
     finally:
-        if own_engine and engine is not None:
-            engine.close()
         lock_path.unlink(missing_ok=True)
         fcntl.flock(lock, fcntl.LOCK_UN)
         lock.close()
+
+
+@contextlib.contextmanager
+def protocol_run(experiment, data_source, protocol, engine=None):
+    """The engine and `PhaseRunner` of one protocol run, and what surrounds it.
+
+    Before anything is built: the output is claimed (`output_lock`: a
+    results file that exists is refused unless ``output.overwrite``, and a
+    lock keeps a second run aimed at the same output from starting). The
+    engine is built from the experiment unless given, saying so (a first
+    build compiles for about 20 s); on the way out, also after an error or
+    Ctrl-C, an engine built here is closed (its run files removed) and the
+    lock removed. With ``output.restart`` the checkpoint is discarded (under
+    the lock) before anything runs. The checkpoint
+    (``<output>.checkpoint.npz``) is keyed by what changes the results
+    (`checkpoint_key`), so a run resumes only from its own checkpoint, and
+    cosmetic settings (progress bars, the spelling of the output path, the
+    build directory) never discard one.
+    """
+    from spikedyn_brian.checkpoint import Checkpoint, checkpoint_path
+    from spikedyn_brian.config import ConfigError
+    from spikedyn_brian.engine import Engine
+
+    device, output = experiment.device, experiment.output
+    with output_lock(output.path, output.overwrite):
+        # A checkpoint being replaced when a run was killed.
+        checkpoint_file = checkpoint_path(output.path)
+        for leftover in checkpoint_file.parent.glob(f"{checkpoint_file.name}.*.tmp"):
+            leftover.unlink(missing_ok=True)
+        own_engine = engine is None
+        try:
+            if getattr(output, "restart", False) and (checkpoint_file.exists()
+                                                      or checkpoint_file.is_symlink()):
+                if checkpoint_file.is_dir() and not checkpoint_file.is_symlink():
+                    raise ConfigError(
+                        f"--restart: the checkpoint path '{checkpoint_file}' is a directory; "
+                        "remove or rename it yourself")
+                checkpoint_file.unlink()
+                if output.progress:
+                    print(f"discarded the checkpoint '{checkpoint_file}' (--restart)",
+                          file=sys.stderr, flush=True)
+            if own_engine:
+                engine = Engine(experiment.network, device=device.name,
+                                build_root=device.build_dir or None,
+                                chunk_samples=device.chunk_samples, threads=device.threads,
+                                build=False)
+                engine.backend.check()
+                announce = output.progress and engine.backend.builds_once
+                try:
+                    if announce:
+                        fresh = not engine.backend.is_built()
+                        print(f"{'compiling' if fresh else 'checking'} the {device.name} build "
+                              f"of {experiment.network.variant} (N = "
+                              f"{experiment.network.n_neurons})"
+                              + (" (first run of this configuration, ~20 s)" if fresh else "")
+                              + " ...", file=sys.stderr, flush=True)
+                    engine.backend.build()
+                except OSError as error:
+                    where = engine.build_directory or engine.build_root
+                    raise ConfigError(
+                        f"the build directory '{where}' cannot be used ({type(error).__name__}: "
+                        f"{error}); give another --build-dir (device.build_dir), or remove "
+                        "this configuration's build (spikedyn cache clean) to build it afresh"
+                    ) from None
+                if announce:
+                    print(f"build ready in {engine.build_seconds:.1f} s", file=sys.stderr,
+                          flush=True)
+            checkpoint = None
+            if output.checkpoint:
+                checkpoint = Checkpoint(checkpoint_path(output.path),
+                                        checkpoint_key(experiment, data_source, protocol))
+            yield engine, PhaseRunner(
+                engine, checkpoint, output.progress,
+                getattr(experiment.stream, "max_presentations_per_sample", 0.0))
+        finally:
+            if own_engine and engine is not None:
+                engine.close()
 
 
 def checkpoint_key(experiment, data_source, protocol):

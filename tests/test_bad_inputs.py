@@ -1192,6 +1192,267 @@ def test_the_engine_refuses_a_state_that_does_not_fit(workspace):
 
 
 # --------------------------------------------------------------------------
+# Outputs: nothing replaced without being asked; the last tracebacks
+# --------------------------------------------------------------------------
+
+
+class Started(Exception):
+    """Raised where a command would start to build or simulate."""
+
+
+def start_command(argv, extra_patches=()):
+    """``spikedyn ARGV`` up to where it would build an engine or start Dask workers.
+
+    Returns (exit status, or 'started'; stderr).
+    """
+    import contextlib
+    import io
+
+    import spikedyn_brian.engine
+    from spikedyn_brian import cli
+    from spikedyn_brian.protocols import continual_comparison, model_search, tuning
+
+    def start(*args, **kwargs):
+        raise Started
+
+    error = io.StringIO()
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(mock.patch.object(spikedyn_brian.engine, "Engine", start))
+        for module in (continual_comparison, model_search, tuning):
+            stack.enter_context(mock.patch.object(module, "dask_client", start))
+        for patch in extra_patches:
+            stack.enter_context(patch)
+        stack.enter_context(contextlib.redirect_stderr(error))
+        try:
+            status = cli.main(argv)
+        except Started:
+            status = "started"
+    return status, error.getvalue()
+
+
+def tuning_table_of(out, variant="spikedyn"):
+    """A trial table whose study is the one ``spikedyn run tune --variant V --device runtime
+    --out OUT`` continues."""
+    import xarray
+
+    from spikedyn_brian.protocols import tuning
+
+    plan = tuning.TuningPlan(variant=variant, trials=1, base={"device": {"name": "runtime"}},
+                             output=str(out))
+    return xarray.Dataset({"objective": ("trial", [0.5])}, coords={"trial": [0]},
+                          attrs={"variant": variant,
+                                 "study": f"{plan.study_path.name}:{plan.study_name()}"})
+
+
+def command_argv(command, out, directory):
+    return {
+        "static-mnist": ["run", "static-mnist", "--device", "runtime", "--neurons", "5",
+                         "--train-samples", "10", "--test-samples", "10"],
+        "dynamic-digits": ["run", "dynamic-digits", "--device", "runtime", "--neurons", "5",
+                           "--samples-per-task", "5"],
+        "continual-comparison": ["run", "continual-comparison", "--device", "runtime",
+                                 "--variants", "diehl-cook", "--seeds", "1", "--neurons", "5",
+                                 "--samples-per-task", "5", "--build-dir",
+                                 str(directory / "builds")],
+        "tune": ["run", "tune", "--variant", "spikedyn", "--trials", "1", "--device",
+                 "runtime"],
+        "model-search": ["run", "model-search", "--device", "runtime", "--sizes", "5",
+                         "--variants", "diehl-cook", "--weight-bits", "8"],
+    }[command] + ["--out", str(out)]
+
+
+EXISTING = ["netcdf", "garbage", "empty", "this_study_table", "other_study_table"]
+
+
+@generated(60)
+@given(command=st.sampled_from(["static-mnist", "dynamic-digits", "continual-comparison",
+                                "tune", "model-search"]),
+       existing=st.sampled_from(EXISTING), overwrite=st.booleans())
+def test_no_command_replaces_a_results_file_unasked(command, existing, overwrite, workspace):
+    """Every command that writes a results file refuses to start when the file exists, unless
+    --overwrite (or, for the tuner, the file is the trial table of the study it continues);
+    the file is untouched and no lock is left."""
+    directory = fresh_directory(workspace)
+    out = directory / "out.nc"
+    if existing == "netcdf":
+        import xarray
+
+        write_dataset(xarray.Dataset({"accuracy": ((), 0.5)}), out)
+    elif existing == "garbage":
+        out.write_bytes(b"not netCDF at all")
+    elif existing == "empty":
+        out.write_bytes(b"")
+    else:
+        write_dataset(tuning_table_of(out, "spikedyn" if existing == "this_study_table"
+                                      else "asp"), out)
+    before = out.read_bytes()
+    argv = command_argv(command, out, directory) + (["--overwrite"] if overwrite else [])
+    status, error = start_command(argv)
+    allowed = overwrite or (command == "tune" and existing == "this_study_table")
+    if allowed:
+        assert status == "started", error
+    else:
+        assert status == 2, error
+        assert error.count("\n") == 1 and f"'{out}' exists" in error, error
+        assert "--overwrite" in error
+    assert out.read_bytes() == before
+    assert not (directory / "out.nc.lock").exists()
+
+
+@generated(30)
+@given(command=st.sampled_from(["static-mnist", "dynamic-digits", "continual-comparison",
+                                "tune", "model-search"]),
+       obstacle=st.sampled_from(["held", "permission", "directory"]))
+def test_a_lock_that_cannot_be_taken_is_a_clear_error(command, obstacle, workspace):
+    """Two commands aimed at one output: the second is refused; a lock that cannot be
+    written (PermissionError, a directory in its place) is a one-line error, not a
+    traceback."""
+    import fcntl
+
+    directory = fresh_directory(workspace)
+    out = directory / "out.nc"
+    lock_path = directory / "out.nc.lock"
+    patches = []
+    holder = None
+    if obstacle == "held":
+        holder = open(lock_path, "a+")
+        holder.write("process 12345")
+        holder.flush()
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        fragment = "another run is writing"
+    elif obstacle == "permission":
+        patches.append(mock.patch("spikedyn_brian.phases.open", create=True,
+                                  side_effect=PermissionError(13, "Permission denied")))
+        fragment = "Permission denied"
+    else:
+        lock_path.mkdir()
+        fragment = "cannot be created"
+    try:
+        status, error = start_command(command_argv(command, out, directory), patches)
+    finally:
+        if holder is not None:
+            holder.close()
+    assert status == 2, error
+    assert error.count("\n") == 1 and fragment in error and str(lock_path) in error, error
+    assert not out.exists()
+
+
+def test_comparison_checks_its_per_run_files_before_starting_workers(workspace):
+    """A corrupt per-run file, one of another configuration, or a damaged per-run checkpoint:
+    one line naming the file and the fix before any Dask task (no "Compute Failed" dumps,
+    no OSError/ValueError traceback); the files are untouched."""
+    directory = fresh_directory(workspace)
+    out = directory / "comparison.nc"
+    runs = directory / "comparison_runs"
+    runs.mkdir()
+    argv = command_argv("continual-comparison", out, directory)
+    per_run = runs / "diehl-cook_seed1.nc"
+    for content, fragment in [(b"\x89HDF\r\n\x1a\n truncated", "cannot be read"),
+                              (b"", "cannot be read")]:
+        per_run.write_bytes(content)
+        status, error = start_command(argv)
+        assert status == 2 and str(per_run) in error and "rm " in error, error
+        assert fragment in error and error.count("\n") == 1, error
+        assert per_run.read_bytes() == content
+    import xarray
+
+    write_dataset(xarray.Dataset(attrs={"config": '{"stream": {"seed": 99}}'}), per_run)
+    status, error = start_command(argv)
+    assert status == 2 and "another configuration" in error, error
+    per_run.unlink()
+    stored = runs / "diehl-cook_seed1.checkpoint.npz"
+    stored.write_bytes(b"PK\x03\x04 damaged")
+    status, error = start_command(argv)
+    assert status == 2 and str(stored) in error and "run that pair afresh" in error, error
+    stored.unlink()
+    assert start_command(argv)[0] == "started"
+
+
+@pytest.mark.parametrize("command", ["static-mnist", "continual-comparison"])
+def test_tuned_given_a_results_file_that_is_not_a_trial_table(command, workspace):
+    import xarray
+
+    directory = fresh_directory(workspace)
+    table = directory / "results.nc"
+    write_dataset(xarray.Dataset({"accuracy": ((), 0.5)}), table)
+    tuned = [str(table)] if command == "static-mnist" else [f"diehl-cook={table}"]
+    argv = command_argv(command, directory / "out.nc", directory) + ["--tuned", *tuned]
+    status, error = start_command(argv)
+    assert status == 2 and "not a trial table" in error and str(table) in error, error
+    assert error.count("\n") == 1
+
+
+@generated(20)
+@given(kind=st.sampled_from(["dangling", "under_a_file", "file", "env_file"]),
+       command=st.sampled_from(["static-mnist", "dynamic-digits"]))
+def test_an_unusable_build_directory_is_named(kind, command, workspace):
+    directory = fresh_directory(workspace)
+    a_file = directory / "plain"
+    a_file.write_text("x")
+    environment = {}
+    if kind == "dangling":
+        build = directory / "link"
+        build.symlink_to(directory / "nowhere")
+    elif kind == "under_a_file":
+        build = a_file / "builds"
+    elif kind == "file":
+        build = a_file
+    else:
+        build = None
+        environment["SPIKEDYN_BUILD_DIR"] = str(a_file)
+    argv = command_argv(command, directory / "out.nc", directory)
+    if build is not None:
+        argv += ["--build-dir", str(build)]
+    with mock.patch.dict(os.environ, environment):
+        status, error = start_command(argv)
+    assert status == 2, error
+    assert ("'device.build_dir'" in error or "$SPIKEDYN_BUILD_DIR" in error), error
+    assert error.count("\n") == 1
+
+
+def test_a_build_that_fails_on_the_filesystem_is_a_clear_error(workspace):
+    """An OSError while the build directory is prepared (FileNotFoundError, ...): one line
+    naming the build directory and the fix; the lock is removed."""
+    from spikedyn_brian import cli
+    from spikedyn_brian.devices.backends import RuntimeBackend
+
+    directory = fresh_directory(workspace)
+    argv = command_argv("static-mnist", directory / "out.nc", directory)
+    missing = FileNotFoundError(2, "No such file or directory", str(directory / "gone"))
+    error = __import__("io").StringIO()
+    with mock.patch.object(RuntimeBackend, "build", side_effect=missing), \
+            __import__("contextlib").redirect_stderr(error):
+        status = cli.main(argv)
+    assert status == 2, error.getvalue()
+    assert "build directory" in error.getvalue() and "FileNotFoundError" in error.getvalue()
+    assert error.getvalue().count("\n") == 1
+    assert not (directory / "out.nc.lock").exists()
+
+
+@pytest.mark.parametrize("disposition", ["SIG_IGN", "SIG_DFL"])
+def test_sigint_with_the_shells_disposition(disposition):
+    """A process a shell started with SIGINT ignored (a background job) keeps ignoring it;
+    Brian2's handler called SIG_IGN ("TypeError: 'Handlers' object is not callable")."""
+    import signal
+    import subprocess
+    import sys
+
+    code = ("import os, signal, time\n"
+            "import spikedyn_brian.engine\n"
+            "os.kill(os.getpid(), signal.SIGINT)\n"
+            "time.sleep(0.3)\n"
+            "print('still running', flush=True)\n")
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, getattr(signal, disposition)))
+    assert "TypeError" not in run.stderr and "Traceback" not in run.stderr, run.stderr
+    if disposition == "SIG_IGN":
+        assert run.returncode == 0 and "still running" in run.stdout
+    else:
+        assert run.returncode == -signal.SIGINT
+
+
+# --------------------------------------------------------------------------
 # Results files
 # --------------------------------------------------------------------------
 

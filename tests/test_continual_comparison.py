@@ -41,7 +41,13 @@ def test_comparison_runs_every_pair_on_workers_and_merges(tmp_path):
     with xarray.open_dataset(plan.output) as stored:
         np.testing.assert_array_equal(stored.recent_task_accuracy_mean.values,
                                       merged.recent_task_accuracy.mean("seed").values)
-    # A re-run reuses the finished files: nothing runs again.
+    # The merged file is not replaced unasked (nothing runs) ...
+    before = (tmp_path / "comparison.nc").read_bytes()
+    with pytest.raises(ConfigError, match="exists; pass --overwrite"):
+        continual_comparison.run(plan, progress=False)
+    assert (tmp_path / "comparison.nc").read_bytes() == before
+    # ... and a re-run with overwrite reuses the finished files: nothing runs again.
+    plan.overwrite = True
     again = continual_comparison.run(plan, progress=False)
     assert again.attrs["worker_pids"] == [-1, -1]
     np.testing.assert_array_equal(again.accuracy.values, merged.accuracy.values)

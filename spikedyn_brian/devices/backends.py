@@ -111,6 +111,37 @@ MAKE_LOG = "make.log"
 PROGRESS_SECONDS = 1.0
 
 
+def _keep_the_shells_interrupt_disposition():
+    """Brian2 replaces the SIGINT handler at import and calls the one it found on Ctrl-C.
+
+    A process a shell started with SIGINT ignored (a background job, ``nohup``)
+    had ``SIG_IGN`` there, which Brian2 then calls (``TypeError: 'Handlers'
+    object is not callable``) when a SIGINT arrives. Such a process keeps
+    ignoring SIGINT, as the shell asked; one with the default disposition
+    (``SIG_DFL``) is ended by it, as without Brian2.
+    """
+    import signal
+
+    handler = getattr(brian2, "_int_handler", None)
+    previous = getattr(handler, "previous_handler", signal.default_int_handler)
+    if previous is signal.SIG_IGN:
+        try:
+            if signal.getsignal(signal.SIGINT) is handler:
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+        except ValueError:  # not the main thread: the handler ignores it instead
+            pass
+        handler.previous_handler = lambda signalnum, frame: None
+    elif previous is signal.SIG_DFL or previous is None:
+        def default(signalnum, frame):
+            signal.signal(signalnum, signal.SIG_DFL)
+            os.kill(os.getpid(), signalnum)
+
+        handler.previous_handler = default
+
+
+_keep_the_shells_interrupt_disposition()
+
+
 class RunawayError(RuntimeError):
     """A run produced impossible values: NaN or infinite state, or runaway spiking."""
 
