@@ -9,6 +9,12 @@ fails.
 
 Nested dicts and lists come back from :func:`read_dataset` as JSON strings;
 decode them with :func:`json.loads`.
+
+Every numeric variable with at least one dimension is stored with netCDF4's
+own checksum (HDF5's Fletcher-32 filter, ``fletcher32=True``): a byte changed
+in its data after writing makes :func:`read_dataset` fail with a
+`ResultsFileError` naming the variable, instead of returning a wrong result.
+(Scalars cannot carry the filter: HDF5 filters need chunked storage.)
 """
 from __future__ import annotations
 
@@ -165,6 +171,13 @@ def write_dataset(dataset, path):
     for name, variable in safe_dataset.variables.items():
         variable.attrs = to_netcdf_safe_attrs(dataset.variables[name].attrs)
 
+    for variable in safe_dataset.variables.values():
+        if _checksummed(variable):
+            encoding = dict(variable.encoding)
+            encoding.pop("contiguous", None)  # filters need chunked storage
+            encoding["fletcher32"] = True
+            variable.encoding = encoding
+
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary_path = path.with_name(
         f"{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -179,6 +192,26 @@ def write_dataset(dataset, path):
             pass
         raise
     return path
+
+
+def _checksummed(variable):
+    """Whether a variable is stored with netCDF4's Fletcher-32 checksum: numeric (or
+    boolean, date, duration) data with at least one dimension and at least one value."""
+    return variable.ndim >= 1 and variable.size > 0 and variable.dtype.kind in "iufbMm"
+
+
+def _damaged_variable(path):
+    """The first variable of a netCDF file whose data cannot be read (or None)."""
+    try:
+        with xarray.open_dataset(path, engine=NETCDF_ENGINE) as dataset:
+            for name, variable in dataset.variables.items():
+                try:
+                    variable.load()
+                except Exception as error:  # noqa: BLE001 - the backend's errors vary
+                    return name, error
+    except Exception:  # noqa: BLE001 - not even the metadata: reported as such
+        return None
+    return None
 
 
 def read_dataset(path):
@@ -205,7 +238,8 @@ def read_dataset(path):
         If no file exists at ``path``.
     ResultsFileError
         If the file exists but cannot be read: not netCDF, truncated, corrupt
-        or unreadable (the message names the file and the fix).
+        or unreadable, or a variable's data fail their checksum (the message
+        names the file, the variable where known, and the fix).
     """
     path = pathlib.Path(path)
     try:
@@ -226,6 +260,16 @@ def read_dataset(path):
             f"({error.strerror}); make it readable (chmod u+r {str(path)!r})."
         ) from None
     except Exception as error:  # noqa: BLE001 - the backend's errors vary by damage
+        damaged = _damaged_variable(path)
+        if damaged is not None:
+            name, cause = damaged
+            raise ResultsFileError(
+                f"results file {str(path)!r} is damaged: the data of variable {name!r} fail "
+                f"their netCDF checksum or cannot be decoded ({type(cause).__name__}: "
+                f"{' '.join(str(cause).split())}), so its values cannot be trusted; write it "
+                "again (re-run the command that produced it, with a fresh --out) or give the "
+                "path of an intact results file."
+            ) from None
         size = _size(path)
         what = "is empty (0 bytes)" if size == 0 else "is not a readable netCDF file"
         raise ResultsFileError(

@@ -1494,6 +1494,58 @@ def test_intact_results_file_still_reads(results_bytes, workspace):
         read_dataset(path.with_name("absent.nc"))
 
 
+def test_results_files_store_their_data_with_netcdf_checksums(workspace):
+    import netCDF4
+    import xarray
+
+    path = fresh_directory(workspace) / "checked.nc"
+    dataset = xarray.Dataset(
+        {"accuracy": ((), 0.5), "counts": (("sample",), np.arange(30)),
+         "matrix": (("a", "b"), np.ones((3, 4))), "mask": (("sample",), np.arange(30) > 3),
+         "names": (("a",), np.array(["x", "yy", "z"], dtype=object))},
+        coords={"sample": np.arange(30)})
+    write_dataset(dataset, path)
+    assert dataset.counts.encoding == {}  # the caller's dataset is untouched
+    with netCDF4.Dataset(path) as stored:
+        filters = {name: variable.filters()["fletcher32"]
+                   for name, variable in stored.variables.items()}
+    assert filters == {"accuracy": False, "counts": True, "matrix": True, "mask": True,
+                       "names": False, "sample": True}, filters
+    # Read back and written again (its encoding says contiguous): still checksummed.
+    again = fresh_directory(workspace) / "again.nc"
+    write_dataset(read_dataset(path), again)
+    with netCDF4.Dataset(again) as stored:
+        assert stored.variables["matrix"].filters()["fletcher32"]
+    xarray.testing.assert_identical(read_dataset(again), read_dataset(path))
+
+
+@generated(40)
+@given(dtype=st.sampled_from(["int64", "int32", "float64", "float32", "uint8"]),
+       size=st.integers(8, 2000), data=st.data())
+def test_a_changed_byte_in_a_data_variable_is_detected(dtype, size, data, workspace):
+    """netCDF4's own checksums (fletcher32): a byte changed in a data variable after it was
+    written is a clear error naming the variable, never a different result."""
+    import xarray
+
+    rng = np.random.default_rng(size)
+    values = (rng.integers(1, 200, size) if dtype.startswith(("int", "uint"))
+              else rng.uniform(1.0, 2.0, size)).astype(dtype)
+    dataset = xarray.Dataset({"accuracy": ((), 0.5), "payload": (("sample",), values)})
+    path = fresh_directory(workspace) / "results.nc"
+    write_dataset(dataset, path)
+    raw = bytearray(path.read_bytes())
+    start = raw.find(values.tobytes())
+    assert start > 0
+    at = start + data.draw(st.integers(0, values.nbytes - 1))
+    raw[at] ^= data.draw(st.integers(1, 255))
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ResultsFileError) as caught:
+        read_dataset(path)
+    message = str(caught.value)
+    assert str(path) in message and "'payload'" in message and "checksum" in message, message
+    assert "\n" not in message
+
+
 def test_generated_cases_total_at_least_500():
     """The generated cases of this file (max_examples of every @given test) add up to >= 500."""
     import sys
