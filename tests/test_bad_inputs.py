@@ -1337,6 +1337,47 @@ def test_a_lock_that_cannot_be_taken_is_a_clear_error(command, obstacle, workspa
     assert not out.exists()
 
 
+@generated(40)
+@given(days=st.one_of(st.floats(allow_nan=True, allow_infinity=True),
+                      st.sampled_from(["nan", "-nan", "inf", "-inf", "1e999", "-0", "-1e-300",
+                                       "0x10", "1_0", " 3 ", "", "∞"])))
+def test_cache_clean_deletes_nothing_for_a_bad_age(days, workspace):
+    """``spikedyn cache clean --older-than DAYS``: a NaN, infinite or negative age (``nan``
+    deleted every build) is a one-line error and every build stays."""
+    import time
+
+    root = fresh_directory(workspace)
+    for name, age in (("old", 30.0), ("new", 0.0)):
+        build = root / name
+        build.mkdir()
+        (build / "main").write_bytes(b"\0")
+        stamp = time.time() - age * 86400
+        for path in (build / "main", build):
+            os.utime(path, (stamp, stamp))
+    text = repr(days) if isinstance(days, float) else days
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    try:
+        status, error = start_command(["cache", "clean", f"--older-than={text}",
+                                       "--build-dir", str(root)])
+    except SystemExit as exit_:  # argparse: not a number at all
+        assert value is None and exit_.code == 2
+        status = 2
+    else:
+        if value is not None and math.isfinite(value) and value >= 0:
+            assert status == 0, error
+            # A build not used for at least DAYS days is removed (ages: 30 days, ~0).
+            if not 29 < value < 31:
+                assert (root / "old").exists() == (value > 30)
+            if value == 0 or value > 1:
+                assert (root / "new").exists() == (value > 1)
+            return
+        assert status == 2 and error.count("\n") == 1 and "nothing was removed" in error, error
+    assert sorted(p.name for p in root.iterdir()) == ["new", "old"]
+
+
 def test_comparison_checks_its_per_run_files_before_starting_workers(workspace):
     """A corrupt per-run file, one of another configuration, or a damaged per-run checkpoint:
     one line naming the file and the fix before any Dask task (no "Compute Failed" dumps,
