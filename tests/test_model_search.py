@@ -122,7 +122,11 @@ def test_two_candidates_end_to_end_on_a_local_cluster(tmp_path):
     assert np.all(dataset.inference_energy_joules_per_sample > 0)
     assert not np.allclose(dataset.train_energy_joules_per_sample,
                            dataset.inference_energy_joules_per_sample)
-    # A re-run skips finished candidates.
+    # The results file is not replaced unasked; a re-run with --overwrite skips
+    # finished candidates.
     stamps = [f.stat().st_mtime_ns for f in files]
-    assert main(argv) == 0
+    before = out.read_bytes()
+    assert main(argv) == 2
+    assert out.read_bytes() == before
+    assert main(argv + ["--overwrite"]) == 0
     assert [f.stat().st_mtime_ns for f in files] == stamps
