@@ -1061,11 +1061,12 @@ def _validate_continual(experiment):
             f"key 'stream.max_presentations_per_sample' is {_show(limit)}; it must be 0 (no "
             "limit) or a number of presentations per digit in [1, 1e6] (every digit needs "
             "at least one)")
-    if sum(task_sample_counts(stream)) > STREAM_LIMITS["presentations"]:
+    total = sum(task_sample_counts(stream))
+    if total > STREAM_LIMITS["presentations"]:
+        key = "samples_by_task" if stream.samples_by_task else "samples_per_task"
         raise ConfigError(
-            f"the stream's {sum(task_sample_counts(stream)):,} training digits "
-            f"('stream.samples_per_task' or 'stream.samples_by_task' over {tasks} tasks) are "
-            f"more than {STREAM_LIMITS['presentations']:,} training presentations. "
+            f"key 'stream.{key}' gives {total:,} training digits over {tasks} tasks, more "
+            f"than {STREAM_LIMITS['presentations']:,} training presentations. "
             "Fix: fewer samples per task"
         )
     longest = max(*task_sample_counts(stream), stream.probe_per_class * len(order),
