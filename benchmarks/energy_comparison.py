@@ -1,4 +1,4 @@
-"""SpikeDyn against Diehl & Cook: analytical energy from measured spike counts.
+"""SpikeDyn against ASP and Diehl & Cook: analytical energy from measured spike counts.
 
 For each variant, train on the same stream of embedded MNIST training digits
 (learning on) and test on the same test digits (learning off), on
@@ -6,14 +6,17 @@ For each variant, train on the same stream of embedded MNIST training digits
 (:mod:`spikedyn_brian.analysis.energy`), multiply by the energy table, read
 the CPU/GPU energy counters around each compiled run where they exist
 (:mod:`spikedyn_brian.power`), and print the per-sample figures, their
-breakdown and the per-cent change of SpikeDyn against Diehl & Cook, plus the
-activity rates that calibrate ``analysis.energy.DEFAULT_RATES``.
+breakdown and the per-cent change of SpikeDyn against each baseline (ASP,
+the paper's, first), plus the activity rates that calibrate
+``analysis.energy.DEFAULT_RATES``.
 
     python benchmarks/energy_comparison.py --neurons 400 --train-samples 400 \\
         --test-samples 100 --out results/energy_comparison_400.nc
 
-With ``--tuned diehl-cook=TRIALS.nc spikedyn=TRIALS.nc`` each variant runs
-with the parameters of its best tuning trial (``spikedyn run tune``).
+With ``--tuned asp=SOURCE diehl-cook=SOURCE spikedyn=SOURCE`` each family runs
+its tuned network (a trial table of ``spikedyn run tune``, a tuned-set TOML or
+a shipped set's name, e.g. ``spikedyn=spikedyn-N200``); without one, a family
+runs with the configuration's defaults (its shipped N = 400 set).
 """
 
 import argparse
@@ -28,26 +31,28 @@ from spikedyn_brian.analysis.memory import memory_footprint
 from spikedyn_brian.analysis.storage import write_dataset
 from spikedyn_brian.data import load_digits
 from spikedyn_brian.engine import Engine
-from spikedyn_brian.models.parameters import network_parameters
 from spikedyn_brian.phases import PhaseRunner
 from spikedyn_brian.power import EnergyMeter
 from spikedyn_brian.protocols import evaluation
 from spikedyn_brian.protocols.static_mnist import training_order
 from spikedyn_brian.seeds import RunSeeds
 
-VARIANTS = ("diehl-cook", "spikedyn")
+VARIANTS = ("asp", "diehl-cook", "spikedyn")
+#: Baselines SpikeDyn's energy is compared with (the paper's first).
+BASELINES = ("asp", "diehl-cook")
 
 
 def measure(variant, n_neurons, train_images, test_images, seed, build_root=None, tuned=None):
     """Run one variant; return {phase: (StreamResult, EnergyReading)} and the build time."""
-    parameters = network_parameters(variant, n_neurons)
-    if tuned:
-        from spikedyn_brian.config import experiment_from_mapping
-        from spikedyn_brian.protocols.tuning import best_overrides
+    from spikedyn_brian.config import experiment_from_mapping, merge
 
-        overrides = best_overrides(tuned)
-        overrides["n_neurons"] = n_neurons
-        parameters = experiment_from_mapping({"network": overrides}).network
+    overrides = {"variant": variant}
+    if tuned:
+        from spikedyn_brian.protocols.tuning import tuned_overrides
+
+        overrides = merge(tuned_overrides(tuned, n_neurons=n_neurons), overrides)
+    overrides["n_neurons"] = n_neurons
+    parameters = experiment_from_mapping({"network": overrides}).network
     engine = Engine(parameters, device="cpp_standalone", build_root=build_root,
                     chunk_samples=max(len(train_images), len(test_images)))
     phases = PhaseRunner(engine, checkpoint=None, progress=False)
@@ -74,12 +79,16 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--build-dir", default=None)
     parser.add_argument("--out", default="results/energy_comparison.nc")
-    parser.add_argument("--tuned", nargs="*", default=[], metavar="VARIANT=TRIALS.nc",
-                        help="tuning trial tables: each variant runs its best trial's network")
+    parser.add_argument("--tuned", nargs="*", default=[], metavar="FAMILY=SOURCE",
+                        help="each family's tuned network: a trial table .nc, a tuned-set "
+                             ".toml or a shipped set's name")
+    parser.add_argument("--data-dir", default=None,
+                        help="full MNIST (the IDX files); default: the embedded digits")
     args = parser.parse_args(argv)
     tuned = dict(item.split("=", 1) for item in args.tuned)
 
-    train_set, test_set = load_digits("train"), load_digits("test")
+    train_set = load_digits("train", data_dir=args.data_dir)
+    test_set = load_digits("test", data_dir=args.data_dir)
     order = training_order(len(train_set), args.train_samples, 1,
                            RunSeeds(args.seed).stream_order)
     test_index = evaluation.fixed_subset(len(test_set), args.test_samples)
@@ -121,9 +130,12 @@ def main(argv=None):
     merged = xarray.combine_by_coords([d.drop_attrs() if hasattr(d, "drop_attrs") else d
                                        for d in breakdowns])
     totals = merged.energy_joules_per_sample.sum("operation")
-    change = energy.percent_change(totals.sel(variant="spikedyn"), totals.sel(variant="diehl-cook"))
-    merged["energy_change_percent"] = (("phase",), np.asarray(change), {
-        "long_name": "SpikeDyn against Diehl & Cook, analytical energy per sample",
+    change = [np.asarray(energy.percent_change(totals.sel(variant="spikedyn"),
+                                               totals.sel(variant=baseline)))
+              for baseline in BASELINES]
+    merged = merged.assign_coords(baseline=list(BASELINES))
+    merged["energy_change_percent"] = (("baseline", "phase"), np.array(change), {
+        "long_name": "SpikeDyn against each baseline, analytical energy per sample",
         "units": "%"})
     merged.attrs = {"n_neurons": args.neurons, "train_samples": args.train_samples,
                     "test_samples": args.test_samples, "seed": args.seed,
@@ -132,11 +144,13 @@ def main(argv=None):
                     "gpu_status": breakdowns[0].attrs["gpu_status"],
                     "energy_table_source": energy.HOROWITZ_45NM.source,
                     "tuned": json.dumps(tuned)}
-    print("\n## SpikeDyn against Diehl & Cook (analytical, from measured spike counts)")
-    for phase in energy.PHASES:
-        print(f"{phase}: {float(totals.sel(variant='diehl-cook', phase=phase)) * 1e6:.3f} → "
-              f"{float(totals.sel(variant='spikedyn', phase=phase)) * 1e6:.3f} µJ per sample, "
-              f"{float(merged.energy_change_percent.sel(phase=phase)):+.1f} %")
+    for baseline in BASELINES:
+        print(f"\n## SpikeDyn against {baseline} (analytical, from measured spike counts)")
+        for phase in energy.PHASES:
+            print(f"{phase}: {float(totals.sel(variant=baseline, phase=phase)) * 1e6:.3f} → "
+                  f"{float(totals.sel(variant='spikedyn', phase=phase)) * 1e6:.3f} µJ per "
+                  "sample, "
+                  f"{float(merged.energy_change_percent.sel(baseline=baseline, phase=phase)):+.1f} %")
     write_dataset(merged, args.out)
     print(f"results written to {args.out}")
 

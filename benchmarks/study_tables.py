@@ -4,9 +4,10 @@
 Reads the trial tables of ``spikedyn run tune`` and the merged file of
 ``spikedyn run continual-comparison`` and prints
 
-* per tuned variant: trials, the best trial's objective (recent, previous) on
-  the validation split and its parameters; for Diehl & Cook also the best trial
-  of each reading of the timer;
+* per tuning study: trials (complete, silent, failed), the best trial's
+  objective (per seed; recent, previous) on the validation split, its
+  parameters, the study's core-hours, where each best value lies in its range,
+  and (``--convergence FILE``) the best objective against trial;
 * per compared variant: mean ± 95 % CI over seeds of recent-task accuracy,
   previous-task accuracy (average over the stream), accuracy on the earlier
   tasks at the end of the stream, forgetting and BWT, on the evaluation split
@@ -58,38 +59,88 @@ def study_times(path):
 
 
 def tuning_table(paths):
-    lines = ["| variant | trials | best trial | objective | recent | previous | parameters |",
-             "|---|---:|---:|---:|---:|---:|---|"]
-    times = []
+    """Best trial of each study, its per-seed objectives, and the study's cost."""
+    lines = ["| family | N | trials (complete / silent / failed) | best trial | objective "
+             "(seeds) | recent | recent w/o task 0 | previous | core-hours | parameters |",
+             "|---|---:|---|---:|---|---:|---:|---:|---:|---|"]
     for path in paths:
-        spent = study_times(path)
-        if spent is not None:
-            times.append(f"* {path}: trial time {spent[0]:.2f} h in all, first start to last "
-                         f"end {spent[1]:.2f} h")
         data = read_dataset(path)
         objective = data.objective.values
         complete = np.isfinite(objective)
-        groups = [("", complete)]
-        if "param.excitatory.timer" in data:
-            timers = data["param.excitatory.timer"].values.astype(str)
-            groups += [(f" (timer {timer})", complete & (timers == timer))
-                       for timer in sorted(set(timers))]
-        for suffix, mask in groups:
-            if not mask.any():
-                continue
-            best = int(np.flatnonzero(mask)[np.argmax(objective[mask])])
-            params = ", ".join(
-                f"{name[len('param.'):]} = {_number(data[name].values[best])}"
-                for name in data.data_vars if name.startswith("param."))
-            lines.append(
-                f"| {data.attrs['variant']}{suffix} | {int(mask.sum())} | "
-                f"{int(data.trial.values[best])} | {100 * objective[best]:.1f} | "
-                f"{100 * data.recent_task_accuracy.values[best]:.1f} | "
-                f"{100 * data.previous_tasks_accuracy.values[best]:.1f} | {params} |")
-    return "\n".join(lines + [""] + times)
+        silent = (data["silent"].values.astype(str) != "") if "silent" in data else complete * 0
+        best = int(np.flatnonzero(complete)[np.argmax(objective[complete])])
+        base = json.loads(data.attrs.get("base_config", "{}"))
+        n_neurons = base.get("network", {}).get("n_neurons", "?")
+        params = ", ".join(
+            f"{name[len('param.'):]} = {_number(data[name].values[best])}"
+            for name in data.data_vars if name.startswith("param."))
+        seeds = ", ".join(f"{100 * v:.1f}" for v in data.objective_per_seed.values[best]) \
+            if "objective_per_seed" in data else ""
+        later = (f"{100 * data.later_recent_task_accuracy.values[best]:.1f}"
+                 if "later_recent_task_accuracy" in data else "–")
+        hours = data.attrs.get("core_seconds")
+        spent = study_times(path)
+        if hours is None and spent is not None:
+            hours = spent[0] * 3600
+        lines.append(
+            f"| {data.attrs['variant']} | {n_neurons} | {int(complete.sum())} / "
+            f"{int(silent.sum())} / {int((~complete).sum())} | {int(data.trial.values[best])} | "
+            f"{100 * objective[best]:.1f} ({seeds}) | "
+            f"{100 * data.recent_task_accuracy.values[best]:.1f} | {later} | "
+            f"{100 * data.previous_tasks_accuracy.values[best]:.1f} | "
+            f"{'–' if hours is None else f'{float(hours) / 3600:.2f}'} | {params} |")
+    return "\n".join(lines)
+
+
+def edge_table(paths):
+    """Where each best value lies in its range (`tuning.edge_report`)."""
+    from spikedyn_brian.protocols.tuning import edge_report
+
+    lines = ["| family | N | parameter | best value | to low edge | to high edge | near an "
+             "edge? |", "|---|---:|---|---:|---:|---:|---|"]
+    for path in paths:
+        data = read_dataset(path)
+        n_neurons = json.loads(data.attrs.get("base_config", "{}")).get(
+            "network", {}).get("n_neurons", "?")
+        for row in edge_report(data):
+            near = "no"
+            if row["near"]:
+                near = (f"{row['near']} edge: physical ({row['limit']})" if row["limit"]
+                        else f"**{row['near']} edge: arbitrary, widen**")
+            lines.append(f"| {data.attrs['variant']} | {n_neurons} | `{row['key']}` | "
+                         f"{_number(row['value'])} | {row['to_low']:.2f} | {row['to_high']:.2f} "
+                         f"| {near} |")
+    return "\n".join(lines + ["", "(distances in decades on log-scaled ranges, in fractions "
+                                   "of the range on linear ones)"])
+
+
+def convergence_figure(paths, output):
+    """Best objective against trial, one panel per network size."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    from spikedyn_brian.analysis.plots import plot_tuning_convergence
+
+    by_size = {}
+    for path in paths:
+        data = read_dataset(path)
+        n_neurons = json.loads(data.attrs.get("base_config", "{}")).get(
+            "network", {}).get("n_neurons", "?")
+        by_size.setdefault(n_neurons, []).append(data)
+    figure = Figure(figsize=(5.5 * len(by_size), 4), layout="constrained")
+    axes = np.atleast_1d(figure.subplots(1, len(by_size)))
+    for ax, (size, studies) in zip(axes, sorted(by_size.items(), reverse=True)):
+        plot_tuning_convergence([d.objective.values for d in studies],
+                                labels=[d.attrs["variant"] for d in studies], ax=ax,
+                                title=f"N = {size}: best validation objective so far")
+    figure.savefig(output, dpi=120)
+    return output
 
 
 METRICS = (("recent_task_accuracy", "recent task"),
+           ("later_recent_task_accuracy", "recent task w/o task 0"),
            ("previous_tasks_accuracy", "previous tasks (stream)"),
            ("final_previous_tasks_accuracy", "earlier tasks at the end"),
            ("average_forgetting", "forgetting"),
@@ -110,13 +161,14 @@ def comparison_table(path):
         lines.append(f"| {variant} | " + " | ".join(cells) + " |")
     if "baseline" in data.dims:
         lines += ["", "SpikeDyn minus baseline, paired over seeds (points; per seed in brackets):",
-                  "", "| baseline | recent task | previous tasks (stream) | earlier tasks at the end |",
-                  "|---|---:|---:|---:|"]
+                  "", "| baseline | recent task | recent task w/o task 0 | previous tasks "
+                      "(stream) | earlier tasks at the end |",
+                  "|---|---:|---:|---:|---:|"]
         for baseline in data.baseline.values:
             row = data.sel(baseline=baseline)
             cells = []
-            for name in ("recent_task_accuracy", "previous_tasks_accuracy",
-                         "final_previous_tasks_accuracy"):
+            for name in ("recent_task_accuracy", "later_recent_task_accuracy",
+                         "previous_tasks_accuracy", "final_previous_tasks_accuracy"):
                 if f"{name}_difference_mean" not in row:
                     cells.append("–")
                     continue
@@ -136,10 +188,16 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tune", nargs="*", default=[], help="trial tables (netCDF)")
     parser.add_argument("--comparison", nargs="*", default=[], help="merged comparison files")
+    parser.add_argument("--convergence", metavar="FILE.png",
+                        help="write the convergence figure of the --tune studies")
     args = parser.parse_args(argv)
     if args.tune:
         print(tuning_table(args.tune))
         print()
+        print(edge_table(args.tune))
+        print()
+        if args.convergence:
+            print(f"convergence figure: {convergence_figure(args.tune, args.convergence)}\n")
     for path in args.comparison:
         print(f"### {path}\n")
         print(comparison_table(path))
