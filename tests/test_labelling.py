@@ -280,3 +280,33 @@ def test_proportions_shape_must_match():
 def test_n_classes_must_be_positive_integer():
     with pytest.raises(ValueError, match="n_classes must be a positive integer"):
         labelling.assign_labels(TRAIN_COUNTS, TRAIN_LABELS, n_classes=0)
+
+
+def test_label_protocols_label_from_all_or_the_first_digits():
+    """benchmarks/label_protocols.py: labels from all labelling responses or the first k."""
+    import importlib.util
+    from pathlib import Path
+
+    import xarray
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "label_protocols.py"
+    spec = importlib.util.spec_from_file_location("label_protocols", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    # Neuron 0 answers class 0 in the first two digits but class 1 afterwards.
+    counts = np.array([[5, 0], [5, 0], [0, 0], [9, 1], [9, 1], [9, 1]])
+    labels = np.array([0, 0, 1, 1, 1, 1])
+    dataset = xarray.Dataset({
+        "assignment_spike_counts": (("a", "neuron"), counts),
+        "assignment_labels": (("a",), labels),
+        "test_spike_counts": (("s", "neuron"), np.array([[3, 0], [3, 0], [0, 3]])),
+        "test_labels": (("s",), np.array([0, 0, 1])),
+    })
+    result = module.label_protocol_accuracies(dataset, first=2)
+    everything, first = result.values()
+    # All six: neuron 0 → class 1 (mean 6.75 against 5), neuron 1 → class 1:
+    # every test digit is called 1.
+    assert everything["all_activity"] == pytest.approx(1 / 3)
+    # First two: neuron 0 → class 0, neuron 1 never answered: digits 0 right, 1 wrong.
+    assert first["all_activity"] == pytest.approx(2 / 3)
+    assert list(result)[1].endswith("first 2 training digits")
