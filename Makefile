@@ -47,3 +47,9 @@ test-slow: venv
 
 clean-venv:
 	rm -rf $(VENV) $(GENN_VENV)
+
+# Wheels for the prepared GPU run (benchmarks/gpu_check.sh, docs/performance.md):
+# into wheels/ (git-ignored), with the size that travels to the GPU machine.
+.PHONY: gpu-wheels
+gpu-wheels: venv
+	$(VENV)/bin/python scripts/gather_gpu_wheels.py
