@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Engine speed: ms per training and test digit, against a reference script run alongside.
+"""Engine speed: ms per digit, against a reference script and the floor kernel run alongside.
 
 For every network variant (``diehl-cook``, ``spikedyn``), size N and device
 (``cpp_standalone`` and ``cpp_dense`` by default) this script builds an
@@ -13,13 +13,22 @@ trained state), and reports:
   of the compiled program's run (writing the stream's data, starting the
   program, simulating, writing and reading results), without code
   generation and compilation (``build s``);
-* **ratio**: training ms/digit over the reference script's seconds per
-  digit at the same N, measured in the same invocation
+* **ratio to reference**: training ms/digit over the reference script's
+  seconds per digit at the same N, measured in the same invocation
   (``../shared/bench/ref_dc_standalone.py``: a careful single-run Brian2
   standalone Diehl & Cook network, or ``--reference PATH``);
+* **ratio to floor**: training ms/digit over the single-core floor kernel's
+  median per training digit at the same N, measured in the same invocation
+  (``../shared/bench/limit_kernel.cpp``, or ``--floor PATH``: built here with
+  ``g++ -O3 -march=native -std=c++17`` and run as ``mode=fast ee=1`` on the
+  embedded training digits, ``classic=1`` — an inhibitory layer — for
+  Diehl & Cook and ASP, ``classic=0`` — direct lateral inhibition — for
+  SpikeDyn). Where the kernel is missing or does not build (it needs x86-64
+  with AVX-512), the column says ``-`` and the output says why;
 * spikes and slots per digit, to see that the devices ran the same work.
 
-With ``--threads T ...`` the dense rows at N >= ``--threads-from`` are also
+With ``--threads T ...`` the dense rows (the devices of ``--options-on``,
+default ``cpp_dense``) at N >= ``--threads-from`` are also
 measured with T OpenMP threads; with ``--precision single`` the dense rows
 also with float32 weights and state (and their test accuracy against double,
 ``--accuracy-samples``). With ``--profile N`` Brian2's per-code-object profile
@@ -37,6 +46,7 @@ Example (``docs/performance.md``)::
 
 import argparse
 import datetime
+import re
 import shlex
 import subprocess
 import sys
@@ -48,6 +58,10 @@ import numpy as np
 BEGIN_MARKER = "<!-- engine_speed:begin -->"
 END_MARKER = "<!-- engine_speed:end -->"
 DEFAULT_REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "bench" / "ref_dc_standalone.py"
+DEFAULT_FLOOR = DEFAULT_REFERENCE.with_name("limit_kernel.cpp")
+#: How the floor kernel is built (its README) and run.
+FLOOR_BUILD = ["g++", "-O3", "-march=native", "-std=c++17"]
+FLOOR_SKIP = 5  # warm-up digits the kernel leaves out of its statistics
 #: Training and test digits per N (fewer at large N: the figure is per digit).
 DEFAULT_SAMPLES = {100: (500, 200), 400: (500, 200), 1600: (200, 100), 6400: (60, 30)}
 
@@ -67,6 +81,10 @@ def parse_arguments(argv=None):
     parser.add_argument("--train-samples", type=int, default=None,
                         help="training digits per row (default: by N, fewer at large N)")
     parser.add_argument("--test-samples", type=int, default=None)
+    parser.add_argument("--options-on", nargs="+", default=["cpp_dense"],
+                        choices=["cpp_standalone", "cpp_dense"],
+                        help="devices whose rows are also measured with --threads and "
+                             "--precision")
     parser.add_argument("--threads", nargs="+", type=int, default=[],
                         help="OpenMP threads to measure the dense rows with, besides none")
     parser.add_argument("--threads-from", type=int, default=1600,
@@ -84,6 +102,12 @@ def parse_arguments(argv=None):
     parser.add_argument("--reference-samples", type=int, default=None,
                         help="digits of the reference run (default: as the training rows)")
     parser.add_argument("--no-reference", action="store_true")
+    parser.add_argument("--floor", default=str(DEFAULT_FLOOR),
+                        help="floor kernel source (limit_kernel.cpp), built and run alongside")
+    parser.add_argument("--floor-samples", type=int, default=None,
+                        help="digits of the floor kernel's statistics (default: as the "
+                             "training rows)")
+    parser.add_argument("--no-floor", action="store_true")
     parser.add_argument("--build-dir", default=None,
                         help="root of the builds (default: a temporary directory, removed)")
     parser.add_argument("--seed", type=int, default=1234)
@@ -117,7 +141,7 @@ def measure(variant, n, device, arguments, digits, threads=0, precision="double"
     learned = engine.run_stream(train, state, plastic=True, seed=2)
     profile_text = None
     if profile:
-        path = engine.build_directory / engine.backend.results_directory / "profiling_info.txt"
+        path = engine.results_directory / "profiling_info.txt"
         entries = [line.split() for line in path.read_text().splitlines() if line.strip()]
         entries = sorted(((name, float(value)) for name, value in entries), key=lambda e: -e[1])
         profile_text = [(name, value / n_train * 1e3) for name, value in entries]
@@ -152,6 +176,56 @@ def reference_seconds(arguments, n, digits):
     return float(output.stdout.strip().splitlines()[-1])
 
 
+class Floor:
+    """The single-core floor kernel (``limit_kernel.cpp``): built once, run per (N, network).
+
+    ``reason`` says why there is no floor column (None when there is one).
+    """
+
+    def __init__(self, arguments, digits, directory):
+        self.arguments, self.seconds, self.reason = arguments, {}, None
+        source = Path(arguments.floor)
+        if arguments.no_floor:
+            self.reason = "--no-floor"
+        elif not source.is_file():
+            self.reason = f"no floor kernel at {source}"
+        if self.reason:
+            return
+        self.binary = Path(directory) / "limit_kernel"
+        self.images = Path(directory) / "train_images.npy"
+        log(f"[floor] building {source} ({' '.join(FLOOR_BUILD)})")
+        built = subprocess.run([*FLOOR_BUILD, "-o", str(self.binary), str(source)],
+                               capture_output=True, text=True)
+        if built.returncode != 0:
+            tail = " ".join(built.stderr.strip().splitlines()[-3:])
+            self.reason = f"{source.name} did not build ({tail[-300:]})"
+            return
+        images = np.asarray(digits[0].images)
+        np.save(self.images, np.clip(np.rint(images), 0, 255).astype(np.uint8))
+
+    def per_digit(self, n, classic):
+        """Median seconds per training digit of the kernel at N = ``n`` (or None)."""
+        if self.reason:
+            return None
+        key = (n, bool(classic))
+        if key not in self.seconds:
+            k = self.arguments.floor_samples or samples(self.arguments, n)[0]
+            command = [str(self.binary), str(self.images), "mode=fast", f"N={n}", "ee=1",
+                       f"classic={int(bool(classic))}", f"samples={k + FLOOR_SKIP}",
+                       f"skip={FLOOR_SKIP}"]
+            log(f"[floor N={n} classic={int(bool(classic))}] {k} digits")
+            output = subprocess.run(command, capture_output=True, text=True)
+            match = re.search(r"median ([0-9.]+)", output.stdout)
+            if output.returncode != 0 or not match:
+                log(f"[floor N={n}] failed: {(output.stderr or output.stdout)[-500:]}")
+                self.seconds[key] = None
+            else:
+                self.seconds[key] = float(match.group(1)) * 1e-6
+                log(f"[floor N={n} classic={int(bool(classic))}] "
+                    f"{self.seconds[key] * 1e3:.3f} ms/digit")
+        return self.seconds[key]
+
+
 def accuracy_check(arguments, digits):
     """Test accuracy of double and single precision on the same stream (cpp_dense, N = 400)."""
     from spikedyn_brian.engine import Engine
@@ -181,24 +255,38 @@ def accuracy_check(arguments, digits):
     return results
 
 
-def table(rows, references):
+def _ratio(milliseconds, seconds, digits=3):
+    return "-" if seconds is None else f"{milliseconds / (seconds * 1e3):.{digits}f}"
+
+
+def table(rows, references, floor):
     lines = ["| variant | N | device | threads | precision | digits train/test | build (s) "
-             "| train ms/digit | test ms/digit | ratio to reference | exc. spikes/digit "
-             "| slots/digit |",
-             "|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| train ms/digit | test ms/digit | ratio to reference | ratio to floor "
+             "| exc. spikes/digit | slots/digit |",
+             "|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
-        reference = references.get(row["n"])
-        ratio = "-" if reference is None else f"{row['train_ms'] / (reference * 1e3):.3f}"
         build = "-" if row["build_s"] is None else f"{row['build_s']:.1f}"
         lines.append(
             f"| {row['variant']} | {row['n']} | {row['device']} | {row['threads']} "
             f"| {row['precision']} | {row['digits']} | {build} | {row['train_ms']:.3f} "
-            f"| {row['test_ms']:.3f} | {ratio} | {row['spikes']:.1f} | {row['slots']:.2f} |")
+            f"| {row['test_ms']:.3f} | {_ratio(row['train_ms'], references.get(row['n']))} "
+            f"| {_ratio(row['train_ms'], row['floor'], 1)} "
+            f"| {row['spikes']:.1f} | {row['slots']:.2f} |")
     lines.append("")
     lines.append("| N | reference script, ms per training digit |")
     lines.append("|---:|---:|")
     for n, seconds in sorted(references.items()):
         lines.append(f"| {n} | {'-' if seconds is None else f'{seconds * 1e3:.2f}'} |")
+    lines.append("")
+    if floor.reason:
+        lines.append(f"Floor kernel: not measured ({floor.reason}).")
+    else:
+        lines.append("| N | floor kernel network | floor kernel, ms per training digit (median) |")
+        lines.append("|---:|---|---:|")
+        for (n, classic), seconds in sorted(floor.seconds.items()):
+            network = "inhibitory layer" if classic else "direct inhibition"
+            lines.append(f"| {n} | {network} | "
+                         f"{'-' if seconds is None else f'{seconds * 1e3:.3f}'} |")
     return "\n".join(lines)
 
 
@@ -253,19 +341,26 @@ def main(argv=None):
         temporary = tempfile.TemporaryDirectory(prefix="engine-speed-")
         arguments.build_dir = temporary.name
     from spikedyn_brian.data import load_embedded
+    from spikedyn_brian.models.parameters import network_parameters
     from spikedyn_brian.provenance import machine
 
     info = machine()
     log(f"CPU: {info['cpu_model']}; vector extensions: {info['vector_extensions']}")
     digits = (load_embedded("train"), load_embedded("test"))
+    floor_directory = tempfile.TemporaryDirectory(prefix="floor-kernel-")
+    floor = Floor(arguments, digits, floor_directory.name)
+    if floor.reason:
+        log(f"[floor] skipped: {floor.reason}")
     rows, references = [], {}
     for n in arguments.neurons:
         references[n] = reference_seconds(arguments, n, digits)
         for variant in arguments.variants:
+            classic = network_parameters(variant, n).has_inhibitory_layer
+            first = len(rows)
             for device in arguments.devices:
                 rows.append(measure(variant, n, device, arguments, digits,
                                     profile=n in arguments.profile))
-                if device != "cpp_dense":
+                if device not in arguments.options_on:
                     continue
                 if n >= arguments.threads_from:
                     for threads in arguments.threads:
@@ -277,7 +372,16 @@ def main(argv=None):
                 for precision in arguments.precision:
                     rows.append(measure(variant, n, device, arguments, digits,
                                         precision=precision))
-    block = [header(command_line, started), "", table(rows, references), "", profiles(rows)]
+            floor_seconds = floor.per_digit(n, classic)
+            for row in rows[first:]:
+                row["floor"] = floor_seconds
+                log(f"[{variant} N={n} {row['device']} threads={row['threads']} "
+                    f"{row['precision']}] ratio to reference "
+                    f"{_ratio(row['train_ms'], references[n])}, to floor "
+                    f"{_ratio(row['train_ms'], floor_seconds, 1)}")
+    floor_directory.cleanup()
+    block = [header(command_line, started), "", table(rows, references, floor), "",
+             profiles(rows)]
     if arguments.precision:
         accuracy = accuracy_check(arguments, digits)
         block.append(f"Accuracy, Diehl & Cook N = {arguments.accuracy_neurons}, "
