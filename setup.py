@@ -28,6 +28,7 @@ setup(
     python_requires=">=3.11",
     packages=[
         "spikedyn_brian",
+        "spikedyn_brian.config",
         "spikedyn_brian.devices",
         "spikedyn_brian.models",
         "spikedyn_brian.analysis",
@@ -57,8 +58,9 @@ setup(
         "pooch>=1.8",
     ],
     extras_require={
-        "test": ["pytest>=8", "hypothesis>=6.100", "nbclient>=0.10", "nbformat>=5.9",
-                 "ipykernel>=6.29"],
+        # pytest-xdist: the quick lane (make test-fast) runs on every core.
+        "test": ["pytest>=8", "pytest-xdist>=3.5", "hypothesis>=6.100", "nbclient>=0.10",
+                 "nbformat>=5.9", "ipykernel>=6.29"],
         # brian2cuda pins brian2 == 2.10.1; curand comes from NVIDIA's wheel.
         "cuda": ["brian2cuda==1.0b1", "nvidia-curand>=10.3"],
         # In the Python 3.11 environment of `make genn-venv` only.

@@ -41,13 +41,15 @@ def compare(device, network="diehl-cook", neurons=100, train_samples=400, test_s
 
     ``seed`` chooses the digits, their order and the initial weights;
     ``input_seed`` (default ``seed``) the Poisson input spikes (not on genn,
-    whose generator Brian2's seed does not reach).
+    whose generator Brian2's seed does not reach). ``use_gpu``: the device's
+    option of that name (genn: GeNN's CUDA backend). The network has the
+    published constants (``network.parameter_set = 'published'``).
     """
     import brian2
 
+    from spikedyn_brian.config import network_from_mapping
     from spikedyn_brian.data import load_embedded
     from spikedyn_brian.engine import Engine
-    from spikedyn_brian.models.parameters import network_parameters
     from spikedyn_brian.phases import PhaseRunner
     from spikedyn_brian.protocols import evaluation
     from spikedyn_brian.seeds import RunSeeds
@@ -59,26 +61,29 @@ def compare(device, network="diehl-cook", neurons=100, train_samples=400, test_s
     test = load_embedded("test")
     train_order = rng.permutation(len(train))[:train_samples]
     test_set = test.subset(evaluation.fixed_subset(len(test), test_samples))
-    parameters = network_parameters(network, neurons)
+    parameters = network_from_mapping({"variant": network, "n_neurons": neurons,
+                                       "parameter_set": "published"})
     build_root = build_root or tempfile.mkdtemp(prefix="device-comparison-")
-    options = {"use_gpu": use_gpu} if device == "genn" else {}
+    options = {"use_gpu": True} if use_gpu else {}
     start = time.perf_counter()
     engine = Engine(parameters, device=device, build_root=build_root,
-                    chunk_samples=max(train_samples, test_samples), **options)
+                    chunk_samples=max(train_samples, test_samples), options=options)
     phases = PhaseRunner(engine, checkpoint=None, progress=False)
     build_seconds = []
-    if engine.build_seconds is not None:  # cpp_standalone: built once, here
+    if engine.build_seconds is not None:  # built once, here (cpp_standalone, cuda)
         build_seconds.append(engine.build_seconds)
+    # A device that builds every stream (genn: one project each): each stream's build.
+    per_stream_builds = not engine.builds_once and engine.build_seconds is None
     trained = evaluation.train(phases, "train", train.images[train_order],
                                engine.initial_state(seeds.weights), input_seeds)
-    if device == "genn":
+    if per_stream_builds and engine.build_seconds is not None:
         build_seconds.append(engine.build_seconds)
     # Neurons are labelled with the second half of the training digits.
     half = train_samples // 2
     scores = evaluation.label_and_test(phases, "", trained.state,
                                        train.subset(train_order[half:]), test_set, input_seeds)
     tested, accuracies = scores.test, scores.accuracies
-    if device == "genn":
+    if per_stream_builds and engine.build_seconds is not None:
         build_seconds.append(engine.build_seconds)
     total_seconds = time.perf_counter() - start
     engine.close()
@@ -115,8 +120,9 @@ def compare(device, network="diehl-cook", neurons=100, train_samples=400, test_s
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--device", required=True,
-                        choices=["runtime", "cpp_standalone", "genn", "cuda"])
+    from spikedyn_brian.devices.registry import DEVICES
+
+    parser.add_argument("--device", required=True, choices=DEVICES)
     parser.add_argument("--network", default="diehl-cook")
     parser.add_argument("--neurons", type=int, default=100)
     parser.add_argument("--train-samples", type=int, default=400)

@@ -126,19 +126,22 @@ def run(experiment, engine=None):
         state = engine.initial_state(seeds.weights)
         records = []
         for task, indices in enumerate(streams):
-            result = evaluation.train(phases, f"train{task}", train_set.images[indices], state,
-                                      seeds, description=f"task {task + 1}/{len(tasks)}: train")
-            state = result.state
             # Only digits of the classes seen so far are labelled and tested: a
             # class not yet seen is assigned to no neuron, so its digits are
             # wrong by construction (stored as -1, no prediction).
             seen = [c for classes in tasks[: task + 1] for c in classes]
             probe_indices = np.concatenate([probe_by_class[c] for c in seen])
             tested = np.isin(test_labels, seen)
-            scores = evaluation.label_and_test(
-                phases, str(task), state, train_set.subset(probe_indices),
-                evaluation_set.subset(test_indices[tested]), seeds,
-                description=f"task {task + 1}/{len(tasks)}")
+            label_set = train_set.subset(probe_indices)
+            test_set = evaluation_set.subset(test_indices[tested])
+            name = f"task {task + 1}/{len(tasks)}"
+            # One progress bar for the task's training, labelling and test digits.
+            with phases.one_bar(len(indices) + len(label_set) + len(test_set), name):
+                result = evaluation.train(phases, f"train{task}", train_set.images[indices],
+                                          state, seeds, description=f"{name}: train")
+                state = result.state
+                scores = evaluation.label_and_test(phases, str(task), state, label_set,
+                                                   test_set, seeds, description=name)
             predictions = {}
             for rule, values in scores.predictions.items():
                 predictions[rule] = np.full(len(test_indices), labelling.NO_PREDICTION)

@@ -43,7 +43,15 @@ from spikedyn_brian.analysis.memory import quantise_weights
 from spikedyn_brian.analysis.pareto import SELECTION_RULE, pareto_front, select_model
 from spikedyn_brian.analysis.storage import read_dataset, write_dataset
 from spikedyn_brian.cluster import dask_client, import_brian2_in_worker
-from spikedyn_brian.config import ConfigError, _build, read_mapping
+from spikedyn_brian.config import (
+    EVALUATION_SPLITS,
+    from_mapping,
+    network_from_mapping,
+    read_mapping,
+)
+from spikedyn_brian.config.bounds import check_device
+from spikedyn_brian.devices.registry import DEFAULT_DEVICE
+from spikedyn_brian.errors import ConfigError
 
 __all__ = ["DEFAULT_CONFIG", "SearchPlan", "Candidate", "load_plan", "candidates",
            "analytical_table", "run"]
@@ -88,7 +96,10 @@ class SearchStream:
 
 @dataclass
 class SearchDevice:
-    name: str = "cpp_standalone"
+    #: The device of every candidate's runs (its fallback where it cannot run one).
+    name: str = DEFAULT_DEVICE
+    #: The device's own options (``[device.options]``).
+    options: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -143,8 +154,6 @@ def _validate(plan):
         raise ConfigError(f"key 'search.sizes' must hold positive integers, got {search.sizes!r}")
     if any(b < 1 or b > 64 for b in search.weight_bits):
         raise ConfigError(f"key 'search.weight_bits' must hold 1..64, got {search.weight_bits!r}")
-    from spikedyn_brian.config import EVALUATION_SPLITS
-
     if stream.evaluation not in EVALUATION_SPLITS:
         raise ConfigError(f"key 'stream.evaluation' is {stream.evaluation!r}; choose one of "
                           f"{', '.join(EVALUATION_SPLITS)}")
@@ -157,18 +166,14 @@ def _validate(plan):
     for key in ("train_samples", "test_samples"):
         if getattr(stream, key) < 1:
             raise ConfigError(f"key 'stream.{key}' must be at least 1")
-    from spikedyn_brian.engine import DEVICES
-
-    if plan.device.name not in DEVICES:
-        raise ConfigError(f"key 'device.name' is {plan.device.name!r}; choose one of "
-                          f"{', '.join(DEVICES)}")
+    check_device(plan.device)
     return plan
 
 
 def load_plan(path=None, overrides=None):
     """Read a model-search TOML file (default: `DEFAULT_CONFIG`), apply overrides, validate."""
     mapping = read_mapping(path or DEFAULT_CONFIG, overrides)
-    return _validate(_build(SearchPlan, mapping, ""))
+    return _validate(from_mapping(SearchPlan, mapping))
 
 
 @dataclass(frozen=True)
@@ -184,9 +189,8 @@ class Candidate:
         return f"{self.variant}-N{self.n_neurons}-{self.weight_bits}bit"
 
     def parameters(self):
-        from spikedyn_brian.models.parameters import network_parameters
-
-        return network_parameters(self.variant, self.n_neurons)
+        """The candidate's validated network (the same route as every configuration)."""
+        return network_from_mapping({"variant": self.variant, "n_neurons": self.n_neurons})
 
 
 def candidates(plan):
@@ -293,6 +297,8 @@ class CandidateTask:
     device: str
     build_directory: str
     result_path: str
+    #: ``[device.options]`` as (key, value) pairs.
+    device_options: tuple = ()
 
 
 def _tasks(plan, survivors):
@@ -304,7 +310,8 @@ def _tasks(plan, survivors):
                 candidate, int(seed), plan.stream.train_samples, plan.stream.assignment_samples,
                 plan.stream.test_samples, plan.stream.data_dir, plan.stream.evaluation,
                 plan.device.name,
-                str(plan.builds_directory / key), str(plan.candidates_directory / f"{key}.nc")))
+                str(plan.builds_directory / key), str(plan.candidates_directory / f"{key}.nc"),
+                tuple(sorted(plan.device.options.items()))))
     return tasks
 
 
@@ -314,12 +321,13 @@ def evaluate_candidate(task):
     A finished file is not computed again.
     """
     import_brian2_in_worker()
-    from spikedyn_brian.engine import Engine
-    from spikedyn_brian.phases import PhaseRunner, concatenate_results
+    from spikedyn_brian.engine import engine_for
+    from spikedyn_brian.phases import PhaseRunner
     from spikedyn_brian.power import EnergyMeter
     from spikedyn_brian.protocols import evaluation
     from spikedyn_brian.protocols.static_mnist import training_order
     from spikedyn_brian.seeds import RunSeeds
+    from spikedyn_brian.state import StreamResult
 
     path = Path(task.result_path)
     if path.exists():
@@ -335,10 +343,13 @@ def evaluate_candidate(task):
         raise ConfigError(f"key 'stream.test_samples' is {task.test_samples} but the "
                           f"{task.evaluation} split has only {len(test_set)} digits")
     test_set = test_set.subset(evaluation.fixed_subset(len(test_set), task.test_samples))
-    engine = Engine(parameters, device=task.device, build_root=task.build_directory,
-                    chunk_samples=max(task.train_samples, n_assign, task.test_samples))
+    engine, _ = engine_for(parameters, task.device, build_root=task.build_directory,
+                           chunk_samples=max(task.train_samples, n_assign, task.test_samples),
+                           options=dict(task.device_options))
     phases = PhaseRunner(engine, checkpoint=None, progress=False)
     try:
+        engine.check()
+        engine.build()
         with EnergyMeter() as meter:
             train = evaluation.train(phases, "train", train_set.images[order],
                                      engine.initial_state(seeds.weights), seeds)
@@ -352,7 +363,7 @@ def evaluate_candidate(task):
     finally:
         engine.close()
     accuracies, assign, test = scores.accuracies, scores.label, scores.test
-    inference = concatenate_results([assign, test])
+    inference = StreamResult.concatenate([assign, test])
     estimates = {
         "train": energy.energy_per_sample(
             parameters, energy.operation_counts_from_result(parameters, train, "train"),
@@ -395,7 +406,7 @@ def evaluate_candidate(task):
     dataset.attrs = {
         "candidate": candidate.name, "variant": candidate.variant,
         "n_neurons": candidate.n_neurons, "weight_bits": candidate.weight_bits,
-        "seed": task.seed, "device": task.device, "build_directory": task.build_directory,
+        "seed": task.seed, "device": engine.device_name, "build_directory": task.build_directory,
         "build_seconds": float(engine.build_seconds or 0.0),
         "cpu_energy_status": train_reading.cpu_status,
         "gpu_energy_status": train_reading.gpu_status,

@@ -32,9 +32,10 @@ from spikedyn_brian import provenance
 from spikedyn_brian.analysis import labelling
 from spikedyn_brian.analysis.storage import write_dataset
 from spikedyn_brian.config import ConfigError, load_experiment
-from spikedyn_brian.phases import concatenate_results, protocol_run
+from spikedyn_brian.phases import protocol_run
 from spikedyn_brian.protocols import evaluation
 from spikedyn_brian.seeds import RunSeeds
+from spikedyn_brian.state import StreamResult
 
 __all__ = ["run", "training_order", "DEFAULT_CONFIG"]
 
@@ -108,7 +109,7 @@ def run(experiment, engine=None):
                                                    evaluation_set, seeds)
                 per_epoch.append((epoch, scores.accuracies))
         total_seconds = time.perf_counter() - started
-        train = concatenate_results(train_parts)
+        train = StreamResult.concatenate(train_parts)
         phase_names = [f"{kind}{epoch}" for epoch in range(stream.epochs)
                        for kind in ("train", "label", "test")]
         dataset = _to_dataset(

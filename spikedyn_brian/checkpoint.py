@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spikedyn_brian.config import ConfigError
+from spikedyn_brian.errors import ConfigError
 
 __all__ = ["Checkpoint", "CheckpointError", "checkpoint_path", "checksum"]
 

@@ -10,7 +10,11 @@ learning flag, the learned state and the random seed are handed to the
 binary through Brian2's ``run_args``. A stream longer than the build's
 capacity runs as several chunks, each one checkpointable. ``runtime`` builds
 the network per stream (debugging), ``genn`` one project per stream. Results
-come out of the same code (`Backend.collect`) on every device.
+come out of the same code (`Backend.collect`) on every device. The engine is
+the façade of its backend: protocols and benchmarks check, build, run and
+close through it (`Engine.check`, `Engine.build`, `Engine.run_stream`), and
+each device's own options (`spikedyn_brian.devices.registry`) reach the
+backend through it.
 """
 
 from pathlib import Path
@@ -20,14 +24,9 @@ import numpy as np
 import brian2
 
 from spikedyn_brian.cache import default_build_root
-from spikedyn_brian.devices import BACKENDS, DEVICES, DeviceError, activate_device
-from spikedyn_brian.devices.backends import (
-    COMPILER_FLAGS,
-    DEFAULT_SLOTS_PER_SAMPLE,
-    parameters_hash,
-    run_duration,
-)
-from spikedyn_brian.devices.checks import CudaOptions
+from spikedyn_brian.devices import BACKENDS, DEVICES, SPECS, DeviceError, activate_device
+from spikedyn_brian.devices.backends import COMPILER_FLAGS, parameters_hash
+from spikedyn_brian.devices.errors import MULTITHREADING_REFUSAL
 from spikedyn_brian.models.equations import (
     learned_input_variables,
     learned_neuron_variables,
@@ -36,8 +35,8 @@ from spikedyn_brian.models.equations import (
 from spikedyn_brian.network import initial_weights
 from spikedyn_brian.state import LearnedState, StateError, StreamResult, state_problem
 
-__all__ = ["DEVICES", "LearnedState", "StreamResult", "Engine", "generate_project",
-           "COMPILER_FLAGS", "parameters_hash"]
+__all__ = ["DEVICES", "LearnedState", "StreamResult", "Engine", "engine_for",
+           "generate_project", "COMPILER_FLAGS", "parameters_hash"]
 
 
 class Engine:
@@ -58,37 +57,31 @@ class Engine:
         streams run as several chunks; ``on_chunk`` callbacks see each.
     threads : int
         OpenMP threads of the compiled program (0: no OpenMP).
-    runtime_target : str
-        Brian2 code generation target of the runtime device.
-    slots_per_sample : float
-        Slot budget of fixed-duration devices (``genn``, ``cuda``): a run
-        lasts ``ceil(slots_per_sample * chunk_samples) + 1`` slots.
-    cuda_options : CudaOptions, optional
-        GPU id and compute capability of a ``cuda`` build.
-    use_gpu : bool
-        ``genn`` only: GeNN's CUDA backend (True) or its single-threaded CPU
-        backend (False).
-    formulation : {None, 'genn'}
-        ``runtime`` only: build the network as formulated for GeNN, to check
-        that formulation against the standard one without GeNN.
+    profile : bool
+        Brian2's per-code-object timing (`profiling_summary`).
+    options : mapping or options dataclass, optional
+        The device's own options (`spikedyn_brian.devices.registry`: e.g.
+        ``slots_per_sample`` of ``genn`` and ``cuda``, ``gpu_id`` of ``cuda``,
+        ``use_gpu`` of ``genn``, ``formulation='genn'`` of ``runtime``, to
+        check the GeNN formulation without GeNN); ``**option_values`` are
+        given the same way, as keywords, over them.
     build : bool
         Build at once (default); False leaves it to `build` (e.g. to write a
         project without compiling it).
+
+    Raises
+    ------
+    ValueError
+        For an unknown device, an option the device does not have, or a
+        value out of range.
     """
 
     def __init__(self, parameters, device="cpp_standalone", build_root=None, chunk_samples=1000,
-                 threads=0, runtime_target="numpy", profile=False,
-                 slots_per_sample=DEFAULT_SLOTS_PER_SAMPLE, cuda_options=None, use_gpu=False,
-                 formulation=None, build=True):
+                 threads=0, profile=False, options=None, build=True, **option_values):
         if device not in BACKENDS:
             raise ValueError(
                 f"device {device!r} is not supported by this engine; choose one of "
                 f"{', '.join(DEVICES)}"
-            )
-        if formulation not in (None, "genn") or (formulation and device != "runtime"):
-            raise ValueError(
-                f"formulation {formulation!r} is not available on device {device!r}: "
-                "only the runtime device runs the 'genn' formulation"
             )
         if int(chunk_samples) < 1:
             raise ValueError(f"chunk_samples must be >= 1, got {chunk_samples!r}")
@@ -97,21 +90,14 @@ class Engine:
         self.chunk_samples = int(chunk_samples)
         self.threads = int(threads)
         if self.threads > 1:
-            from spikedyn_brian.devices.errors import MULTITHREADING_REFUSAL
-
             raise ValueError(f"threads={self.threads}: {MULTITHREADING_REFUSAL}")
-        self.runtime_target = runtime_target
         self.profile = bool(profile)
-        self.slots_per_sample = float(slots_per_sample)
-        self.cuda_options = cuda_options or CudaOptions()
-        self.use_gpu = bool(use_gpu)
-        self.formulation = formulation
+        self.options = SPECS[device].make_options(options, **option_values)
         self.build_root = Path(build_root) if build_root is not None else default_build_root()
-        self.genn_builds = 0
-        self.backend = BACKENDS[device](self)
+        self.backend = BACKENDS[device](self, self.options)
         if build:
-            self.backend.check()
-            self.backend.build()
+            self.check()
+            self.build()
 
     def __repr__(self):
         where = self.build_directory
@@ -119,6 +105,47 @@ class Engine:
         p = self.parameters
         return (f"Engine(variant={p.variant!r}, n_neurons={p.n_neurons}, "
                 f"device={self.device_name!r}{where})")
+
+    # The build: what every stream of this engine runs on.
+    def check(self, compile=True, run=True):
+        """Raise a `DeviceError` when the device cannot build (with ``compile``) and run
+        (with ``run``) the network: before anything is built."""
+        self.backend.check(compile=compile, run=run)
+
+    @property
+    def builds_once(self):
+        """Whether one compiled build serves every stream (the build is worth announcing)."""
+        return self.backend.spec.builds_once
+
+    def is_built(self):
+        """Whether the cached build of this configuration has a program already."""
+        return self.backend.is_built()
+
+    def build(self, compile=True, directory=None, seed=0):
+        """Generate (and, with ``compile``, compile) what every stream runs on.
+
+        Nothing for devices that build per chunk. ``directory`` receives the
+        project (default: the cached build directory of this configuration);
+        ``seed`` seeds the initial weights of a project that holds them (GeNN).
+        Returns the build directory (None where nothing is built once).
+        """
+        self.backend.build(compile=compile, directory=directory, seed=seed)
+        return self.build_directory
+
+    def build_status(self):
+        """A few words on how far a build under way is (e.g. sources compiled), or ''."""
+        return self.backend.build_status()
+
+    def write_project(self, directory, seed=0):
+        """Write the generated project to ``directory`` without compiling or running it."""
+        self.check(compile=False, run=False)
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        try:
+            self.build(compile=False, directory=directory, seed=seed)
+        finally:
+            activate_device("runtime")
+        return directory
 
     @property
     def build_directory(self):
@@ -128,9 +155,14 @@ class Engine:
     def build_seconds(self):
         return self.backend.build_seconds
 
+    @property
+    def results_directory(self):
+        """Where this engine's compiled runs write their results (None before a build)."""
+        return self.backend.results_path()
+
     def run_duration(self, capacity):
         """Fixed run duration of a ``genn``/``cuda`` build holding ``capacity`` samples."""
-        return run_duration(self.parameters, self.slots_per_sample, capacity)
+        return self.backend.run_duration(capacity)
 
     def close(self):
         """Remove this engine's run files (the build stays cached)."""
@@ -216,15 +248,25 @@ class Engine:
                 progress.update(len(part.presentations) - reported[0])
             if on_chunk is not None:
                 on_chunk(stream_offset + first, part)
-        from spikedyn_brian.phases import concatenate_results
-
-        result = concatenate_results(parts)
+        result = StreamResult.concatenate(parts)
         result.chunk_seconds = [x.simulation_seconds for x in parts]
         return result
 
 
+def engine_for(parameters, device, **arguments):
+    """An `Engine` (not built yet) on ``device``, or on the device's fallback where it
+    cannot run ``parameters``; and the one-line note that says so ('' where it can).
+
+    The decision is the device's (`~spikedyn_brian.devices.registry.DeviceSpec.serving`):
+    ``cpp_dense`` hands a network with input delays to ``cpp_standalone``.
+    ``arguments`` go to `Engine`.
+    """
+    spec, note = SPECS[device].serving(parameters)
+    return Engine(parameters, spec.name, build=False, **arguments), note
+
+
 def generate_project(parameters, device, directory, stream_capacity=1000, seed=0,
-                     slots_per_sample=None, cuda_options=None, use_gpu=False):
+                     options=None, **option_values):
     """Write the generated project of a training stream without compiling or running it.
 
     Parameters
@@ -241,28 +283,21 @@ def generate_project(parameters, device, directory, stream_capacity=1000, seed=0
         be replaced by the user).
     seed : int
         Seed of the initial weights written into a ``genn`` project.
-    slots_per_sample : float, optional
-        Slot budget of fixed-duration devices (default `DEFAULT_SLOTS_PER_SAMPLE`).
+    options, **option_values
+        The device's options, as for `Engine` (e.g. ``slots_per_sample`` of
+        fixed-duration devices, ``compute_capability`` of ``cuda``).
 
     Returns
     -------
     Path
         The project directory.
     """
-    backend = BACKENDS.get(device)
-    if backend is None or not backend.generates_project:
+    spec = SPECS.get(device)
+    if spec is None or not spec.generates_project:
         raise DeviceError(
             f"device {device!r} generates no project; choose one of "
-            f"{', '.join(name for name, b in BACKENDS.items() if b.generates_project)}"
+            f"{', '.join(name for name, s in SPECS.items() if s.generates_project)}"
         )
-    engine = Engine(parameters, device, chunk_samples=stream_capacity,
-                    slots_per_sample=slots_per_sample or DEFAULT_SLOTS_PER_SAMPLE,
-                    cuda_options=cuda_options, use_gpu=use_gpu, build=False)
-    engine.backend.check(compile=False, run=False)
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    try:
-        engine.backend.build(compile=False, directory=directory, seed=seed)
-    finally:
-        activate_device("runtime")
-    return directory
+    engine = Engine(parameters, device, chunk_samples=stream_capacity, options=options,
+                    build=False, **option_values)
+    return engine.write_project(directory, seed=seed)

@@ -1,22 +1,27 @@
 """Names the command line offers, without importing Brian2 or xarray.
 
 ``spikedyn --help`` must answer at once, so the parser takes its choices from
-here; tests check that they agree with the modules that implement them
-(`spikedyn_brian.devices.BACKENDS`, the comparison's and the model search's
-variants, the tuner's search spaces).
+here; the devices come from their registry
+(`spikedyn_brian.devices.registry`, light as this module), the other names are
+listed here and tests check that they agree with the modules that implement
+them (the comparison's and the model search's variants, the tuner's search
+spaces).
 """
 
 from pathlib import Path
 
 import spikedyn_brian.protocols as _protocols  # an empty package: nothing heavy
+from spikedyn_brian.devices.registry import DEVICES, SPECS, STANDALONE_DEVICES
 
-__all__ = ["DEVICES", "STANDALONE_DEVICES", "VARIANT_HELP", "COMPARISON_VARIANTS",
-           "SEARCH_VARIANTS", "TUNING_FAMILIES", "PROTOCOL_CONFIGS"]
+__all__ = ["DEVICES", "STANDALONE_DEVICES", "DEVICE_HELP", "DEVICE_OPTIONS_HELP", "VARIANT_HELP",
+           "COMPARISON_VARIANTS", "SEARCH_VARIANTS", "TUNING_FAMILIES", "TRIAL_SEEDS",
+           "COMPARISON_SEEDS", "COMPARISON_OUTPUT", "PROTOCOL_CONFIGS"]
 
-#: Engine devices (``--device``), as registered in `spikedyn_brian.devices.BACKENDS`.
-DEVICES = ("runtime", "cpp_standalone", "cpp_dense", "genn", "cuda")
-#: Devices that write a project (``spikedyn codegen``).
-STANDALONE_DEVICES = ("cpp_standalone", "cpp_dense", "genn", "cuda")
+#: What each ``--device`` is.
+DEVICE_HELP = "; ".join(f"{name}: {spec.summary}" for name, spec in SPECS.items())
+#: The options each device takes (``--device-option KEY=VALUE``).
+DEVICE_OPTIONS_HELP = "; ".join(f"{name}: {', '.join(spec.option_names())}"
+                                for name, spec in SPECS.items() if spec.option_names())
 
 #: What each ``--network`` variant is.
 VARIANT_HELP = (
@@ -37,6 +42,11 @@ COMPARISON_VARIANTS = (
 SEARCH_VARIANTS = ("diehl-cook", "spikedyn")
 #: Families the tuner has search spaces for (`tuning.SEARCH_SPACES`).
 TUNING_FAMILIES = ("diehl-cook", "asp", "spikedyn")
+#: Stream seeds of every tuning trial (`tuning.TRIAL_SEEDS`).
+TRIAL_SEEDS = (100, 101)
+#: Seeds and results file of a comparison (`continual_comparison.ComparisonPlan`).
+COMPARISON_SEEDS = (0, 1, 2)
+COMPARISON_OUTPUT = "results/continual_comparison.nc"
 
 _PROTOCOLS = Path(_protocols.__file__).resolve().parent
 #: Default configuration file of each protocol.

@@ -19,6 +19,10 @@ Light on purpose (no Brian2, no xarray): the configuration reader uses it.
 
 from pathlib import Path
 
+from spikedyn_brian.errors import ConfigError
+from spikedyn_brian.mappings import merge, read_mapping
+from spikedyn_brian.models.parameters import NetworkParameters
+
 __all__ = ["PARAMETER_SETS", "TUNED_DIRECTORY", "DEFAULT_TUNED_SIZE", "tuned_set_path",
            "shipped_sets", "with_parameter_set"]
 
@@ -66,9 +70,6 @@ def with_parameter_set(mapping, directory=None):
     ConfigError
         For an unknown parameter set, or a tuned set without a ``[network]`` table.
     """
-    from spikedyn_brian.config import ConfigError, merge, read_mapping
-    from spikedyn_brian.models.parameters import NetworkParameters
-
     network = mapping.get("network", {})
     if not isinstance(network, dict):
         return mapping  # the configuration reader names the problem

@@ -15,10 +15,17 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+
+# The engine module, not its class: tests replace `spikedyn_brian.engine.Engine`
+# to stop a command where it would build.
+from spikedyn_brian import engine as engines
+from spikedyn_brian.checkpoint import Checkpoint, checkpoint_path
+from spikedyn_brian.errors import ConfigError
+from spikedyn_brian.progress import Ticker
 from spikedyn_brian.state import LearnedState, StreamResult, state_problem
 
-__all__ = ["PhaseRunner", "SilentNetworkError", "concatenate_results", "protocol_run",
-           "output_lock", "checkpoint_key"]
+__all__ = ["PhaseRunner", "SilentNetworkError", "protocol_run", "output_lock",
+           "checkpoint_key"]
 
 _RESULT_FIELDS = ("spike_counts", "presentations", "final_intensity")
 
@@ -74,7 +81,9 @@ class PhaseRunner:
     """Runs named phases on an engine, checkpointing after every chunk.
 
     ``max_presentations`` (> 0): a chunk whose digits needed more presentations
-    on average stops the run with `SilentNetworkError` (0: no limit).
+    on average stops the run with `SilentNetworkError` (0: no limit). With
+    ``progress`` each phase shows a progress bar, or the phases run inside
+    `one_bar` share one.
     """
 
     def __init__(self, engine, checkpoint, progress, max_presentations=0.0):
@@ -84,6 +93,7 @@ class PhaseRunner:
         self.max_presentations = float(max_presentations)
         #: Messages about phases in which the network hardly answered.
         self.warnings = []
+        self._bar = None
         self.stored = checkpoint.load() if checkpoint is not None else {}
         self._check_stored()
 
@@ -138,6 +148,35 @@ class PhaseRunner:
         s[f"{name}.inhibitory_spikes_total"] = np.array(result.inhibitory_spikes_total)
         s[f"{name}.done"] = np.array(done)
 
+    @contextlib.contextmanager
+    def one_bar(self, total, description):
+        """The phases run inside the ``with`` block share one progress bar of ``total``
+        digits (a task's training, labelling and test digits), labelled ``description``
+        and then each phase's own description."""
+        if not self.progress or self._bar is not None:
+            yield
+            return
+        from tqdm.auto import tqdm
+
+        self._bar = tqdm(total=total, desc=description, unit="digit")
+        try:
+            yield
+        finally:
+            self._bar.close()
+            self._bar = None
+
+    def _phase_bar(self, description, total, position):
+        """(progress bar of a phase starting at ``position``, whether the phase owns it)."""
+        if self._bar is not None:
+            self._bar.set_description(description, refresh=False)
+            self._bar.update(position)
+            return self._bar, False
+        if not self.progress:
+            return None, False
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, initial=position, desc=description, unit="digit"), True
+
     def run(self, name, images, state, plastic, seed, description):
         """Run (or resume, or restore) phase ``name``."""
         done_key = f"{name}.done"
@@ -150,24 +189,24 @@ class PhaseRunner:
                     f"phase '{name}' holds {stored_digits} digits"
                     f"{' (finished)' if done else ''}, but this run's phase has {len(images)}")
             if done:
+                if self._bar is not None:
+                    self._bar.update(stored_digits)
                 return finished
             if stored_digits == len(images):  # stopped after its last chunk was stored
                 self._store(name, finished, done=True)
                 self._save()
                 self._check_activity(name, finished)
+                if self._bar is not None:
+                    self._bar.update(stored_digits)
                 return finished
             state = finished.state
         position = 0 if finished is None else len(finished.presentations)
-        bar = None
-        if self.progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(images), initial=position, desc=description, unit="digit")
+        bar, own_bar = self._phase_bar(description, len(images), position)
         partial = [finished] if finished is not None else []
 
         def on_chunk(first, part):
             partial.append(part)
-            self._store(name, concatenate_results(partial), done=False)
+            self._store(name, StreamResult.concatenate(partial), done=False)
             self._save()
             mean = float(np.mean(part.presentations))
             if self.max_presentations and mean > self.max_presentations:
@@ -188,9 +227,9 @@ class PhaseRunner:
                 stream_offset=position,
             )
         finally:
-            if bar is not None:
+            if own_bar:
                 bar.close()
-        result = concatenate_results(partial)
+        result = StreamResult.concatenate(partial)
         self._store(name, result, done=True)
         self._save()
         self._check_activity(name, result)
@@ -228,22 +267,6 @@ SATURATION_FRACTION = 0.5
 SATURATION_MIN_NEURONS = 20
 
 
-def concatenate_results(parts):
-    """One `StreamResult` from consecutive parts of a stream."""
-    return StreamResult(
-        spike_counts=np.concatenate([p.spike_counts for p in parts]),
-        presentations=np.concatenate([p.presentations for p in parts]),
-        final_intensity=np.concatenate([p.final_intensity for p in parts]),
-        state=parts[-1].state,
-        simulation_seconds=float(sum(p.simulation_seconds for p in parts)),
-        slots=int(sum(p.slots for p in parts)),
-        spikes_total=int(sum(p.spikes_total for p in parts)),
-        input_spikes_total=int(sum(p.input_spikes_total for p in parts)),
-        inhibitory_spikes_total=int(sum(p.inhibitory_spikes_total for p in parts)),
-    )
-
-
-
 @contextlib.contextmanager
 def output_lock(path, overwrite=False, option="--out", reusable=None):
     """Claim a results file for one process: the file, ``<path>.lock`` and temporaries.
@@ -257,8 +280,6 @@ def output_lock(path, overwrite=False, option="--out", reusable=None):
     killed writer of the file are removed; on the way out, also after an
     error or Ctrl-C, the lock is removed.
     """
-    from spikedyn_brian.config import ConfigError
-
     path = Path(path)
     try:
         exists = path.exists() or path.is_symlink()
@@ -314,7 +335,7 @@ def protocol_run(experiment, data_source, protocol, engine=None):
     results file that exists is refused unless ``output.overwrite``, and a
     lock keeps a second run aimed at the same output from starting). The
     engine is built from the experiment unless given, saying so (a first
-    build compiles for about 20 s); on the way out, also after an error or
+    build compiles for half a minute, its seconds shown as they pass); on the way out, also after an error or
     Ctrl-C, an engine built here is closed (its run files removed) and the
     lock removed. With ``output.restart`` the checkpoint is discarded (under
     the lock) before anything runs. The checkpoint
@@ -323,10 +344,6 @@ def protocol_run(experiment, data_source, protocol, engine=None):
     cosmetic settings (progress bars, the spelling of the output path, the
     build directory) never discard one.
     """
-    from spikedyn_brian.checkpoint import Checkpoint, checkpoint_path
-    from spikedyn_brian.config import ConfigError
-    from spikedyn_brian.engine import Engine
-
     device, output = experiment.device, experiment.output
     with output_lock(output.path, output.overwrite):
         # A checkpoint being replaced when a run was killed.
@@ -346,31 +363,7 @@ def protocol_run(experiment, data_source, protocol, engine=None):
                     print(f"discarded the checkpoint '{checkpoint_file}' (--restart)",
                           file=sys.stderr, flush=True)
             if own_engine:
-                engine = Engine(experiment.network, device=device.name,
-                                build_root=device.build_dir or None,
-                                chunk_samples=device.chunk_samples, threads=device.threads,
-                                build=False)
-                engine.backend.check()
-                announce = output.progress and engine.backend.builds_once
-                try:
-                    if announce:
-                        fresh = not engine.backend.is_built()
-                        print(f"{'compiling' if fresh else 'checking'} the {device.name} build "
-                              f"of {experiment.network.variant} (N = "
-                              f"{experiment.network.n_neurons})"
-                              + (" (first run of this configuration, ~20 s)" if fresh else "")
-                              + " ...", file=sys.stderr, flush=True)
-                    engine.backend.build()
-                except OSError as error:
-                    where = engine.build_directory or engine.build_root
-                    raise ConfigError(
-                        f"the build directory '{where}' cannot be used ({type(error).__name__}: "
-                        f"{error}); give another --build-dir (device.build_dir), or remove "
-                        "this configuration's build (spikedyn cache clean) to build it afresh"
-                    ) from None
-                if announce:
-                    print(f"build ready in {engine.build_seconds:.1f} s", file=sys.stderr,
-                          flush=True)
+                engine = _build_engine(experiment)
             checkpoint = None
             if output.checkpoint:
                 checkpoint = Checkpoint(checkpoint_path(output.path),
@@ -383,15 +376,55 @@ def protocol_run(experiment, data_source, protocol, engine=None):
                 engine.close()
 
 
+def _build_engine(experiment):
+    """The experiment's engine, checked and built, saying so where ``output.progress``.
+
+    The device is the experiment's, or its fallback where it cannot run the
+    network (a one-line note). A build that compiles shows the seconds it has
+    taken and the sources compiled so far on one moving line.
+    """
+    device, output, network = experiment.device, experiment.output, experiment.network
+    engine, note = engines.engine_for(network, device.name,
+                                      build_root=device.build_dir or None,
+                                      chunk_samples=device.chunk_samples, threads=device.threads,
+                                      options=device.options)
+    if note and output.progress:
+        print(note, file=sys.stderr, flush=True)
+    announce = output.progress and engine.builds_once
+    try:
+        engine.check()
+        if announce:
+            fresh = not engine.is_built()
+            message = (f"{'compiling' if fresh else 'checking'} the {engine.device_name} build "
+                       f"of {network.variant} (N = {network.n_neurons})"
+                       + (" (first run of this configuration)" if fresh else ""))
+            with Ticker(message, status=engine.build_status):
+                engine.build()
+        else:
+            engine.build()
+    except OSError as error:
+        engine.close()
+        where = engine.build_directory or engine.build_root
+        raise ConfigError(
+            f"the build directory '{where}' cannot be used ({type(error).__name__}: "
+            f"{error}); give another --build-dir (device.build_dir), or remove "
+            "this configuration's build (spikedyn cache clean) to build it afresh"
+        ) from None
+    except BaseException:
+        engine.close()
+        raise
+    if announce:
+        print(f"build ready in {engine.build_seconds:.1f} s", file=sys.stderr, flush=True)
+    return engine
+
+
 def checkpoint_key(experiment, data_source, protocol):
     """Hash of what changes a run's results: network, stream, device, data, protocol.
 
     Left out: the output table (path, progress bars, checkpointing) and the
     build directory, which change where things go, not what is computed.
     """
-    from spikedyn_brian.engine import parameters_hash
-
     configuration = experiment.to_dict()
     configuration.pop("output", None)
     configuration.get("device", {}).pop("build_dir", None)
-    return parameters_hash(experiment.network, (configuration, data_source, protocol))
+    return engines.parameters_hash(experiment.network, (configuration, data_source, protocol))

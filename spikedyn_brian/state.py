@@ -160,6 +160,21 @@ class StreamResult:
     inhibitory_spikes_total: int = 0
     chunk_seconds: list = field(default_factory=list)
 
+    @classmethod
+    def concatenate(cls, parts):
+        """One result from consecutive parts of a stream (chunks, or phases of one kind)."""
+        return cls(
+            spike_counts=np.concatenate([p.spike_counts for p in parts]),
+            presentations=np.concatenate([p.presentations for p in parts]),
+            final_intensity=np.concatenate([p.final_intensity for p in parts]),
+            state=parts[-1].state,
+            simulation_seconds=float(sum(p.simulation_seconds for p in parts)),
+            slots=int(sum(p.slots for p in parts)),
+            spikes_total=int(sum(p.spikes_total for p in parts)),
+            input_spikes_total=int(sum(p.input_spikes_total for p in parts)),
+            inhibitory_spikes_total=int(sum(p.inhibitory_spikes_total for p in parts)),
+        )
+
     def synaptic_events(self, parameters):
         """Synaptic events processed: each spike times its outgoing synapses.
 

@@ -488,7 +488,7 @@ def test_output_paths_that_cannot_be_written(workspace):
 def test_output_in_a_read_only_directory(workspace):
     directory = fresh_directory(workspace)
     target = directory / "missing" / "results.nc"
-    with mock.patch.object(config.os, "access", return_value=False):
+    with mock.patch.object(os, "access", return_value=False):
         expect_config_error(
             lambda: load_experiment(None, {"output": {"path": str(target)}}),
             "'output.path'", str(directory), "read-only")

@@ -384,3 +384,158 @@ def test_tuned_option_takes_the_best_trial_and_options_still_override(tmp_path):
     assert experiment.network.n_neurons == 7
     assert cli.main(["run", "static-mnist", "--tuned", str(tmp_path / "missing.nc")]) == 2
     assert np.isfinite(table.objective).all()
+
+
+# --------------------------------------------------------------------------
+# One table per command: option → configuration key
+# --------------------------------------------------------------------------
+
+
+def _parsers(parser=None, prefix=()):
+    """(command words, parser) of every command and sub-command of ``spikedyn``."""
+    import argparse
+
+    parser = parser or build_parser()
+    yield prefix, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                yield from _parsers(child, (*prefix, name))
+
+
+def test_every_help_shows_the_defaults():
+    """Every option that takes a value and is not required says what it is when not given."""
+    missing = []
+    for words, parser in _parsers():
+        for action in parser._actions:
+            if (not action.option_strings or action.required or action.help is None
+                    or action.dest == "help" or action.help == "==SUPPRESS=="):
+                continue
+            if "default" not in action.help:
+                missing.append(f"spikedyn {' '.join(words)} {action.option_strings[0]}")
+    assert missing == []
+
+
+@pytest.mark.parametrize("command, table", [
+    (["run", "static-mnist"], "STATIC_MNIST_OPTIONS"),
+    (["run", "dynamic-digits"], "DYNAMIC_DIGITS_OPTIONS"),
+    (["run", "continual-comparison"], "COMPARISON_OPTIONS"),
+    (["run", "tune", "--variant", "asp", "--trials", "1", "--out", "t.nc"], "TUNE_OPTIONS"),
+    (["run", "model-search"], "MODEL_SEARCH_OPTIONS"),
+    (["codegen", "--device", "cpp_standalone", "--out", "d"], "CODEGEN_OPTIONS"),
+])
+def test_each_commands_table_names_its_options(command, table):
+    """Every entry of a command's table is an option of that command: the one
+    function `option_overrides` reads them all."""
+    args = build_parser().parse_args(command)
+    for attribute in getattr(cli, table):
+        assert hasattr(args, attribute), f"{table}: {attribute}"
+    given = {"device": {"name": "cpp_standalone"}} if command[0] == "codegen" else {}
+    assert cli.option_overrides(args, getattr(cli, table)) == given
+
+
+def test_option_overrides_follow_the_table_in_order():
+    import argparse
+
+    args = argparse.Namespace(a=3, b=None, c=True, d=[("x", 1)], tuned="T")
+    table = {
+        "tuned": ("network", lambda value, args: {"variant": value, "n": 1}),
+        "a": "network.n",
+        "b": "stream.seed",
+        "c": ("output.progress", cli._off_if_given),
+        "d": ("device.options", cli._device_options),
+    }
+    assert cli.option_overrides(args, table, sections=("stream",)) == {
+        "network": {"variant": "T", "n": 3},
+        "stream": {},
+        "output": {"progress": False},
+        "device": {"options": {"x": 1}},
+    }
+
+
+def test_device_options_from_the_command_line_reach_the_configuration():
+    args = build_parser().parse_args([
+        "run", "dynamic-digits", "--device", "runtime", "--device-option", "formulation=genn",
+        "--device-option", "slots_per_sample=2.5", "--device-option", "target='numpy'"])
+    overrides = cli.option_overrides(args, cli.DYNAMIC_DIGITS_OPTIONS, cli.RUN_SECTIONS)
+    assert overrides["device"] == {"name": "runtime", "options": {
+        "formulation": "genn", "slots_per_sample": 2.5, "target": "numpy"}}
+    from spikedyn_brian.config import ContinualExperiment
+
+    experiment = load_experiment(None, overrides, ContinualExperiment)
+    assert experiment.device.options["slots_per_sample"] == 2.5
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "static-mnist", "--device-option", "nokey"])
+
+
+def test_an_option_the_device_does_not_have_is_one_line(capsys, no_simulation):
+    assert main(["run", "static-mnist", "--device", "cpp_standalone",
+                 "--device-option", "gpu_id=1"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("spikedyn: error:") and len(error.strip().splitlines()) == 1
+    assert "'device.options'" in error and "has no options" in error
+
+
+def test_the_comparison_and_tuner_bases_hold_only_the_options_given(tmp_path):
+    """The base configuration of a study or a comparison is what its options and file
+    say, nothing more (the tuner names its study after it)."""
+    args = build_parser().parse_args(["run", "tune", "--variant", "asp", "--trials", "1",
+                                      "--out", "t.nc", "--neurons", "20"])
+    assert cli.read_mapping(None, cli.option_overrides(args, cli.TUNE_OPTIONS)) == {
+        "network": {"n_neurons": 20}}
+    args = build_parser().parse_args(["run", "continual-comparison"])
+    assert cli.read_mapping(None, cli.option_overrides(args, cli.COMPARISON_OPTIONS)) == {}
+
+
+def test_the_default_device_is_cpp_dense_and_the_help_says_so(capsys):
+    from spikedyn_brian.devices import DEFAULT_DEVICE
+
+    assert DEFAULT_DEVICE == "cpp_dense"
+    for protocol in ("static-mnist", "dynamic-digits", "model-search"):
+        assert cli._defaults(protocol)["device.name"] == DEFAULT_DEVICE
+    for command in (["run", "static-mnist"], ["run", "tune"], ["run", "continual-comparison"]):
+        text = " ".join(parse_help([*command, "--help"], capsys).split())
+        assert "simulation device (default cpp_dense)" in text
+
+
+def test_a_network_the_default_device_cannot_run_runs_on_cpp_standalone_saying_so(
+        monkeypatch, capsys, tmp_path):
+    """Diehl & Cook's original numerics have input delays, which cpp_dense refuses:
+    the run goes to cpp_standalone with one line that says why."""
+    built = []
+
+    class Stop(Exception):
+        pass
+
+    class FakeEngine:
+        builds_once = True
+
+        def __init__(self, parameters, device, **arguments):
+            built.append(device)
+            self.device_name = device
+
+        def check(self, compile=True, run=True):
+            raise Stop
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(spikedyn_brian.engine, "Engine", FakeEngine)
+    original = Path(DEFAULT_CONFIG).with_name("diehl_cook_original.toml")
+    with pytest.raises(Stop):
+        main(["run", "static-mnist", "--config", str(original), "--out",
+              str(tmp_path / "original.nc")])
+    assert built == ["cpp_standalone"]
+    note = capsys.readouterr().err.strip().splitlines()[0]
+    assert "cpp_dense" in note and "input delays" in note
+    assert note.endswith("running on cpp_standalone instead")
+
+
+def test_the_help_defaults_agree_with_the_modules():
+    from spikedyn_brian import names
+    from spikedyn_brian.protocols import continual_comparison, tuning
+
+    assert names.TRIAL_SEEDS == tuple(tuning.TRIAL_SEEDS)
+    plan = continual_comparison.ComparisonPlan()
+    assert names.COMPARISON_SEEDS == tuple(plan.seeds)
+    assert names.COMPARISON_OUTPUT == plan.output

@@ -58,7 +58,7 @@ def test_defaults_without_a_file():
     assert experiment.stream.test_samples == 1000
     assert experiment.stream.epochs == 1
     assert experiment.stream.prediction_rule == "all_activity"
-    assert experiment.device.name == "cpp_standalone"
+    assert experiment.device.name == "cpp_dense"
     assert experiment == Experiment()
 
 
@@ -85,7 +85,7 @@ def test_default_toml_equals_dataclass_defaults_for_the_keys_it_sets():
     assert mapping["network"]["n_neurons"] == 400
     assert mapping["stream"]["train_samples"] == 4000
     assert mapping["stream"]["test_samples"] == 1000
-    assert mapping["device"]["name"] == "cpp_standalone"
+    assert mapping["device"]["name"] == "cpp_dense"
 
 
 # --------------------------------------------------------------------------
@@ -456,7 +456,7 @@ def test_to_json_gives_the_nested_dict():
     assert data["network"]["plasticity"]["nu_post"] == 1e-2
     assert data["network"]["spikedyn"]["weight_decay"] is True
     assert data["stream"]["train_samples"] == 4000
-    assert data["device"]["name"] == "cpp_standalone"
+    assert data["device"]["name"] == "cpp_dense"
     assert data["output"]["path"] == "results/static_mnist.nc"
 
 
@@ -496,7 +496,7 @@ def test_to_json_round_trips(mapping, tmp_path):
 def test_section_dataclasses_default_construct():
     # The dataclasses exported by config are usable on their own.
     assert StreamConfig().train_samples == 4000
-    assert DeviceConfig().name == "cpp_standalone"
+    assert DeviceConfig().name == "cpp_dense"
     assert OutputConfig().checkpoint is True
 
 
@@ -594,3 +594,87 @@ def test_networks_start_from_their_familys_tuned_set_unless_published(tmp_path, 
     with pytest.raises(ConfigError, match="'network.parameter_set' is 'best'; choose one of "
                                           "tuned, published"):
         load_experiment(None, {"network": {"parameter_set": "best"}})
+
+
+# --------------------------------------------------------------------------
+# The device: names from the registry, its own options, the default's fallback
+# --------------------------------------------------------------------------
+
+
+def test_device_options_are_the_fields_of_the_devices_options_dataclass():
+    experiment = experiment_from_mapping({"device": {"name": "cuda", "options": {
+        "gpu_id": 1, "compute_capability": 8, "slots_per_sample": 2}}})
+    assert experiment.device.options == {"gpu_id": 1, "compute_capability": 8,
+                                         "slots_per_sample": 2}
+    assert json.loads(experiment.to_json())["device"]["options"]["gpu_id"] == 1
+    with pytest.raises(ConfigError, match=r"unknown configuration key "
+                                          r"'device\.options\.gpu'; known keys here: "
+                                          r"compute_capability, gpu_id, slots_per_sample"):
+        experiment_from_mapping({"device": {"name": "cuda", "options": {"gpu": 1}}})
+    with pytest.raises(ConfigError, match=r"key 'device\.options\.use_gpu' must be true or "
+                                          r"false, got 'yes'"):
+        experiment_from_mapping({"device": {"name": "genn", "options": {"use_gpu": "yes"}}})
+    with pytest.raises(ConfigError, match=r"in 'device\.options': option 'slots_per_sample' is "
+                                          r"0\.5; it must be a finite number >= 1"):
+        experiment_from_mapping({"device": {"name": "genn",
+                                            "options": {"slots_per_sample": 0.5}}})
+    with pytest.raises(ConfigError, match=r"key 'device\.options' sets 'target', but device "
+                                          r"'cpp_dense' has no options"):
+        experiment_from_mapping({"device": {"options": {"target": "numpy"}}})
+    with pytest.raises(ConfigError, match=r"key 'device\.options' must be a table of keys"):
+        experiment_from_mapping({"device": {"name": "runtime", "options": 3}})
+
+
+def test_device_options_from_a_toml_file(tmp_path):
+    path = write_toml(tmp_path, '[device]\nname = "runtime"\n[device.options]\n'
+                                'formulation = "genn"\nslots_per_sample = 3\n')
+    experiment = load_experiment(path)
+    assert experiment.device.options == {"formulation": "genn", "slots_per_sample": 3}
+
+
+def test_no_device_options_leave_the_stored_configuration_as_before():
+    """Results and checkpoints of earlier versions compare equal: an empty options
+    table is not written."""
+    assert "options" not in Experiment().to_dict()["device"]
+
+
+def test_the_device_list_is_the_registrys_and_the_check_imports_no_brian2():
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom spikedyn_brian.config import experiment_from_mapping\n"
+            "from spikedyn_brian.config import ConfigError\n"
+            "try:\n    experiment_from_mapping({'device': {'name': 'gpu'}})\n"
+            "except ConfigError as error:\n    print(error)\n"
+            "print(sorted(m for m in ('brian2', 'xarray') if m in sys.modules))")
+    printed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True).stdout.splitlines()
+    assert printed == ["key 'device.name' is 'gpu'; choose one of runtime, cpp_standalone, "
+                       "cpp_dense, genn, cuda", "[]"]
+
+
+def test_cpp_dense_hands_a_network_with_input_delays_to_cpp_standalone():
+    from spikedyn_brian.devices import SPECS
+
+    network = experiment_from_mapping({"network": {"plasticity": {"max_input_delay_ms": 10}}},
+                                      check_files=False).network
+    spec, note = SPECS["cpp_dense"].serving(network)
+    assert spec.name == "cpp_standalone"
+    assert note == ("device 'cpp_dense' runs dense input pathways only, and input delays "
+                    "(plasticity.max_input_delay_ms = 10.0) make them sparse in time: "
+                    "running on cpp_standalone instead")
+    assert SPECS["cpp_dense"].serving(NetworkParameters()) == (SPECS["cpp_dense"], "")
+    # A device without a fallback is not replaced: its backend refuses with the reason.
+    assert SPECS["genn"].serving(network) == (SPECS["genn"], "")
+    assert "heterogeneous synaptic delays" in SPECS["genn"].refusal(network)
+
+
+def test_a_network_alone_goes_through_the_same_validation():
+    from spikedyn_brian.config import network_from_mapping
+
+    network = network_from_mapping({"variant": "spikedyn", "n_neurons": 7})
+    assert (network.variant, network.n_neurons) == ("spikedyn", 7)
+    with pytest.raises(ConfigError, match=r"key 'network\.n_neurons' must be a positive"):
+        network_from_mapping({"n_neurons": 0})
+    with pytest.raises(ConfigError, match=r"unknown configuration key 'network\.neurons'"):
+        network_from_mapping({"neurons": 5})

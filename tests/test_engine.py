@@ -288,3 +288,38 @@ def test_a_program_that_cannot_read_an_input_file_stops_at_once(build_root):
     result = engine.run_stream(_images(3), good, plastic=True, seed=9)
     assert len(result.presentations) == 3
     engine.close()
+
+
+def test_device_options_are_the_devices_own():
+    """Each device takes the fields of its options dataclass, as keywords or a table."""
+    from spikedyn_brian.devices.registry import GennOptions
+    from spikedyn_brian.models.formulation import GENN
+
+    parameters = network_parameters("diehl-cook", 3)
+    engine = Engine(parameters, "runtime", formulation="genn", slots_per_sample=4)
+    assert engine.backend.formulation is GENN
+    assert engine.options.slots_per_sample == 4.0 and engine.options.target == "numpy"
+    engine = Engine(parameters, "runtime", options={"formulation": "genn"}, slots_per_sample=2)
+    assert (engine.options.formulation, engine.options.slots_per_sample) == ("genn", 2.0)
+    with pytest.raises(ValueError, match="device 'cpp_standalone' has no option 'formulation'; "
+                                         "its options: none"):
+        Engine(parameters, "cpp_standalone", formulation="genn", build=False)
+    with pytest.raises(ValueError, match="device 'genn' has no option 'gpu_id'; its options: "
+                                         "use_gpu, slots_per_sample"):
+        Engine(parameters, "genn", gpu_id=1, build=False)
+    genn = Engine(parameters, "genn", options=GennOptions(use_gpu=True), build=False)
+    assert genn.options.use_gpu is True
+    assert genn.run_duration(10) == Engine(parameters, "genn", build=False).run_duration(10)
+
+
+def test_engine_for_serves_the_network_with_the_devices_fallback(tmp_path):
+    from spikedyn_brian.engine import engine_for
+
+    parameters = network_parameters("diehl-cook", 3)
+    engine, note = engine_for(parameters, "cpp_dense", build_root=tmp_path)
+    assert (engine.device_name, note) == ("cpp_dense", "")
+    parameters.plasticity.max_input_delay_ms = 10.0
+    engine, note = engine_for(parameters, "cpp_dense", build_root=tmp_path)
+    assert engine.device_name == "cpp_standalone" and "input delays" in note
+    assert engine.builds_once and not engine.is_built()
+    assert not any(tmp_path.iterdir())  # nothing built

@@ -18,7 +18,9 @@ Five devices run the same models and protocols (``--device``):
                                             to compile and run
 ==================  ======================  =========================================
 
-Each has a backend class in `backends` (registered in `BACKENDS`); where a
+Each is described, without Brian2, in `registry` (`SPECS`: options,
+formulation, capabilities, what it refuses) and has a backend class in
+`backends` (registered in `BACKENDS`); where a
 device cannot express part of a model, the models have a documented
 equivalent formulation for it (``docs/models.md``, section Devices;
 :mod:`spikedyn_brian.models.formulation`) or the backend's ``check`` raises
@@ -26,25 +28,48 @@ a `DeviceError` naming the feature and the alternative before anything is
 built.
 """
 
-from spikedyn_brian.devices.backends import BACKENDS, Backend, activate_device, device_scope
-from spikedyn_brian.devices.checks import CudaOptions, cuda_gpu_present, genn_path
+import importlib
+
 from spikedyn_brian.devices.errors import DeviceError
+from spikedyn_brian.devices.registry import (
+    DEFAULT_DEVICE,
+    DEVICES,
+    SPECS,
+    STANDALONE_DEVICES,
+    CudaOptions,
+    DeviceSpec,
+    GennOptions,
+    RuntimeOptions,
+    StandaloneOptions,
+)
 
 __all__ = [
     "DEVICES",
     "STANDALONE_DEVICES",
+    "DEFAULT_DEVICE",
+    "SPECS",
+    "DeviceSpec",
     "BACKENDS",
     "Backend",
     "DeviceError",
+    "RuntimeOptions",
+    "StandaloneOptions",
     "CudaOptions",
+    "GennOptions",
     "cuda_gpu_present",
     "genn_path",
     "activate_device",
     "device_scope",
 ]
 
-#: Devices the engine can run on.
-DEVICES = tuple(BACKENDS)
-#: Devices that generate a project (code generation without running is possible).
-STANDALONE_DEVICES = tuple(name for name, backend in BACKENDS.items()
-                           if backend.generates_project)
+#: Names handed on from the modules that import Brian2, imported when first asked for:
+#: the registry (names, options, capabilities) stays readable without Brian2.
+_WITH_BRIAN2 = {"BACKENDS": "backends", "Backend": "backends", "activate_device": "backends",
+                "device_scope": "backends", "cuda_gpu_present": "checks", "genn_path": "checks"}
+
+
+def __getattr__(name):
+    if name in _WITH_BRIAN2:
+        module = importlib.import_module(f"{__name__}.{_WITH_BRIAN2[name]}")
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -5,10 +5,13 @@ where the device compiles), `Backend.run_chunk` (one run of a stream chunk,
 returning a `StreamResult`) and the shared `Backend.collect` (per-sample
 responses from the monitors, the same on every device) — and is registered
 in `BACKENDS`, the way Brian2 registers its ``Device`` subclasses in
-``all_devices``. The engine delegates to its backend and never asks which
-device it is on; what differs between devices (Brian2 device, preferences,
-formulation of the models, how data reach a run, how a run ends) lives in the
-backend classes.
+``all_devices``. Each carries its device's entry of the registry (``spec``,
+`spikedyn_brian.devices.registry`: name, options dataclass, formulation,
+capabilities, what it refuses) and gets the options object of the engine's
+run. The engine delegates to its backend and never asks which device it is
+on; what differs between devices (Brian2 device, preferences, formulation of
+the models, how data reach a run, how a run ends) lives in the backend
+classes and their specs.
 
 ==================  ==========================  ================================
 backend             Brian2 device               formulation
@@ -43,8 +46,9 @@ from brian2.devices.device import get_device
 
 from spikedyn_brian.devices import checks
 from spikedyn_brian.devices.errors import DeviceError
+from spikedyn_brian.devices.registry import DEFAULT_SLOTS_PER_SAMPLE, MAXIMUM_RUN_SECONDS, SPECS
 from spikedyn_brian.models.equations import presentation_slot, runaway_spikes
-from spikedyn_brian.models.formulation import CUDA, GENN, STANDARD
+from spikedyn_brian.models.formulation import GENN
 from spikedyn_brian.models.parameters import as_dict
 from spikedyn_brian.network import POSITION_PREFIX, build_network
 from spikedyn_brian.seeds import chunk_seed
@@ -89,19 +93,13 @@ COMPILER_FLAGS = (
     "--param=vect-max-version-for-alias-checks=200",
 )
 
-#: Default slot budget of fixed-duration devices (GeNN, CUDA): slots per
-#: sample of a build's capacity. Digits mostly take 1.0–1.05 slots
-#: (``docs/performance.md``); a stream that needs more fails with an error
-#: naming ``slots_per_sample``.
-DEFAULT_SLOTS_PER_SAMPLE = 1.5
-
 #: Wall-clock seconds between two looks of the CUDA host loop at the
 #: controller's ``stopped`` flag (an early end of the fixed-duration run).
 CUDA_STOP_CHECK_SECONDS = 0.05
 
 #: Upper bound of one compiled run; the controller stops the run when its
 #: stream is done, long before (1e6 s of biological time).
-MAXIMUM_RUN_DURATION = 1e6 * second
+MAXIMUM_RUN_DURATION = MAXIMUM_RUN_SECONDS * second
 
 
 #: Compiler output of a build, in its build directory.
@@ -237,30 +235,27 @@ def device_scope(name, directory=None, **options):
 class Backend:
     """How the engine builds and runs a network on one device.
 
-    Subclasses set the class attributes and implement `build` and
-    `run_chunk`; `collect` is shared.
+    Subclasses set `spec` and implement `build` and `run_chunk`; `collect`
+    is shared.
 
     Parameters
     ----------
     engine : Engine
         The engine the backend serves: its ``parameters``, ``chunk_samples``,
-        ``build_root``, ``threads``, ``profile`` and device options.
+        ``build_root``, ``threads`` and ``profile``.
+    options : dataclass
+        The device's options (an instance of ``spec.options``).
     """
 
-    #: Engine device name (``--device``).
-    name = None
-    #: Brian2 device name.
-    brian2_name = None
-    #: How the models are written for the device.
-    formulation = STANDARD
-    #: Whether the device writes a project (``spikedyn codegen``).
-    generates_project = False
-    #: Whether one compiled build serves every stream (data through run_args).
-    builds_once = False
+    #: The device's entry of the registry (`spikedyn_brian.devices.registry.SPECS`).
+    spec = None
 
-    def __init__(self, engine):
+    def __init__(self, engine, options):
         self.engine = engine
+        self.options = options
         self.parameters = engine.parameters
+        #: How the models are written for this run (the spec's formulation).
+        self.formulation = self.spec.formulation
         self.network = None
         self.device = None
         self.build_directory = None
@@ -271,17 +266,41 @@ class Backend:
                 f"n_neurons={self.parameters.n_neurons}, "
                 f"build_directory={None if self.build_directory is None else str(self.build_directory)!r})")
 
+    @property
+    def name(self):
+        """Engine device name (``--device``)."""
+        return self.spec.name
+
+    @property
+    def brian2_name(self):
+        return self.spec.brian2_name
+
     # What a device needs: checked before anything is built.
     def check(self, compile=True, run=True):
         """Raise a `DeviceError` when this device cannot build (and run) the network."""
+        refusal = self.spec.refusal(self.parameters)
+        if refusal:
+            raise DeviceError(refusal)
 
     def chunk_size(self, n_images):
         """Most samples of one run (the whole stream where nothing is compiled once)."""
-        return self.engine.chunk_samples if self.builds_once else n_images
+        return self.engine.chunk_samples if self.spec.builds_once else n_images
 
     def is_built(self):
         """Whether the cached build of this configuration has a program already."""
         return False
+
+    def build_status(self):
+        """How far a build under way is, in a few words ('' where nothing is said)."""
+        return ""
+
+    def results_path(self):
+        """Where the compiled runs of this backend write their results (None: nowhere)."""
+        return None
+
+    def run_duration(self, capacity):
+        """Fixed run duration of a fixed-duration build holding ``capacity`` samples."""
+        return run_duration(self.parameters, self.options.slots_per_sample, capacity)
 
     def build(self, compile=True, directory=None, seed=0):
         """Generate (and compile) what every stream runs on; nothing for per-chunk devices.
@@ -392,24 +411,23 @@ class RuntimeBackend(Backend):
     formulation, to check it against the standard one without GeNN.
     """
 
-    name = "runtime"
-    brian2_name = "runtime"
+    spec = SPECS["runtime"]
 
-    def __init__(self, engine):
-        super().__init__(engine)
-        if engine.formulation == "genn":
+    def __init__(self, engine, options):
+        super().__init__(engine, options)
+        if options.formulation == "genn":
             self.formulation = GENN
 
     def run_chunk(self, images, state, plastic, seed, first, on_position=None):
         activate_device("runtime")
-        brian2.prefs.codegen.target = self.engine.runtime_target
+        brian2.prefs.codegen.target = self.options.target
         brian2.seed(chunk_seed(seed, first))
         net = build_network(self.parameters, len(images), stimulus_values=images,
                             formulation=self.formulation)
         net.apply_state(state, plastic, len(images))
         duration = MAXIMUM_RUN_DURATION
         if self.formulation.end_of_stream == "idle":
-            duration = self.engine.run_duration(len(images))
+            duration = self.run_duration(len(images))
         self.network = net
         start = time.perf_counter()
         net.network.run(duration, namespace={}, profile=self.engine.profile)
@@ -419,7 +437,7 @@ class RuntimeBackend(Backend):
         if self.formulation.end_of_stream != "idle":
             return ""
         return (" (the fixed slot budget of the GeNN formulation; give the Engine a larger "
-                f"slots_per_sample, e.g. {2 * self.engine.slots_per_sample:g})")
+                f"slots_per_sample, e.g. {2 * self.options.slots_per_sample:g})")
 
 
 class CppStandaloneBackend(Backend):
@@ -432,10 +450,7 @@ class CppStandaloneBackend(Backend):
     binary at the same time.
     """
 
-    name = "cpp_standalone"
-    brian2_name = "cpp_standalone"
-    generates_project = True
-    builds_once = True
+    spec = SPECS["cpp_standalone"]
 
     def build_key(self):
         """What the build directory's name hashes, besides the parameters."""
@@ -447,6 +462,30 @@ class CppStandaloneBackend(Backend):
 
     def is_built(self):
         return (Path(self.engine.build_root) / self.build_name() / "main").exists()
+
+    def build_status(self):
+        """``'make: 12 of 31 sources'`` while make runs (from this build's log), else ''."""
+        directory, started = self.build_directory, getattr(self, "build_started", None)
+        if directory is None or started is None:
+            return ""
+        log = directory / MAKE_LOG
+        try:
+            if log.stat().st_mtime < started:  # an earlier build's
+                return ""
+            text = log.read_text(errors="replace")
+        except OSError:
+            return ""
+        compiles = sum(1 for line in text.splitlines() if " -c " in line)
+        if not compiles:
+            return ""
+        sources = sum(1 for _ in directory.rglob("*.cpp"))
+        return f"make: {min(compiles, sources)} of {sources} sources"
+
+    def results_path(self):
+        results = getattr(self, "results_directory", None)
+        if self.build_directory is None or results is None:
+            return None
+        return self.build_directory / results
 
     def device_options(self, compile):
         return {"build_on_run": False}
@@ -462,6 +501,7 @@ class CppStandaloneBackend(Backend):
         ``directory`` (default: the cached build directory of this
         configuration under the engine's build root) receives the project.
         """
+        self.build_started = time.time()
         self.build_directory = Path(directory) if directory is not None else (
             Path(self.engine.build_root) / self.build_name())
         self.build_directory.mkdir(parents=True, exist_ok=True)
@@ -611,17 +651,7 @@ class DenseBackend(CppStandaloneBackend):
     ``cpp_standalone``'s.
     """
 
-    name = "cpp_dense"
-    brian2_name = "cpp_dense"
-
-    def check(self, compile=True, run=True):
-        if self.parameters.plasticity.max_input_delay_ms > 0:
-            raise DeviceError(
-                "device 'cpp_dense' runs dense input pathways only, and input delays "
-                f"(plasticity.max_input_delay_ms = "
-                f"{self.parameters.plasticity.max_input_delay_ms}) make them sparse in time; "
-                "set it to 0 or use cpp_standalone"
-            )
+    spec = SPECS["cpp_dense"]
 
     def build_name(self):
         return f"{super().build_name()}-dense"
@@ -641,9 +671,7 @@ class CudaBackend(CppStandaloneBackend):
     flag (`CUDA_STOP_CHECK_SECONDS`).
     """
 
-    name = "cuda"
-    brian2_name = "cuda_standalone"
-    formulation = CUDA
+    spec = SPECS["cuda"]
 
     def check(self, compile=True, run=True):
         try:
@@ -661,15 +689,14 @@ class CudaBackend(CppStandaloneBackend):
             )
 
     def build_key(self):
-        engine = self.engine
-        return super().build_key() + ("cuda", engine.slots_per_sample,
-                                      engine.cuda_options.compute_capability)
+        return super().build_key() + ("cuda", self.options.slots_per_sample,
+                                      self.options.compute_capability)
 
     def build_name(self):
         return f"{self.parameters.variant}-cuda-{parameters_hash(self.parameters, self.build_key())}"
 
     def configure(self):
-        checks.set_cuda_preferences(self.build_directory, self.engine.cuda_options)
+        checks.set_cuda_preferences(self.build_directory, self.options)
 
     def _generate(self, compile):
         net = build_network(self.parameters, self.engine.chunk_samples + 1,
@@ -683,7 +710,7 @@ class CudaBackend(CppStandaloneBackend):
             "set_from_command_line(args);\n"
             f"random_number_buffer.set_seed((unsigned long long){seed_array}[0] * 1000003ULL);",
         )
-        net.network.run(self.engine.run_duration(self.engine.chunk_samples), namespace={},
+        net.network.run(self.run_duration(self.engine.chunk_samples), namespace={},
                         profile=self.engine.profile, report=self._stop_check(net),
                         report_period=CUDA_STOP_CHECK_SECONDS * second)
         _compile(self.device, self.build_directory, compile)
@@ -710,7 +737,7 @@ class CudaBackend(CppStandaloneBackend):
 
     def idle_slot_hint(self):
         return (f" (the fixed slot budget of a cuda run; give the Engine a larger "
-                f"slots_per_sample, e.g. {2 * self.engine.slots_per_sample:g})")
+                f"slots_per_sample, e.g. {2 * self.options.slots_per_sample:g})")
 
 
 class GennBackend(Backend):
@@ -723,19 +750,10 @@ class GennBackend(Backend):
     compiles and runs it.
     """
 
-    name = "genn"
-    brian2_name = "genn"
-    formulation = GENN
-    generates_project = True
+    spec = SPECS["genn"]
 
     def check(self, compile=True, run=True):
-        if self.parameters.plasticity.max_input_delay_ms > 0:
-            raise DeviceError(
-                "device 'genn' does not support heterogeneous synaptic delays "
-                f"(plasticity.max_input_delay_ms = "
-                f"{self.parameters.plasticity.max_input_delay_ms}); set it to 0 (the "
-                "default: no input delays) or use cpp_standalone or cuda"
-            )
+        super().check(compile, run)
         major_minor = tuple(int(x) for x in brian2.__version__.split(".")[:2])
         if major_minor >= (2, 6):
             raise DeviceError(f"device 'genn' cannot run with brian2 {brian2.__version__}: "
@@ -752,7 +770,7 @@ class GennBackend(Backend):
                 "CUDA backend) and set GENN_PATH to its directory; `spikedyn codegen "
                 "--device genn` writes the project without GeNN"
             )
-        if run and self.engine.use_gpu and not checks.cuda_gpu_present():
+        if run and self.options.use_gpu and not checks.cuda_gpu_present():
             raise DeviceError("device 'genn' with use_GPU=True needs an NVIDIA GPU; run "
                               "GeNN's single-threaded CPU backend with use_gpu=False")
 
@@ -760,7 +778,7 @@ class GennBackend(Backend):
         from spikedyn_brian.devices import genn_support
 
         genn_support.patch()
-        return {"build_on_run": True, "use_GPU": bool(self.engine.use_gpu),
+        return {"build_on_run": True, "use_GPU": self.options.use_gpu,
                 "compile": bool(compile), "run": bool(run), "with_output": False}
 
     def _network(self, images, state, plastic):
@@ -779,7 +797,7 @@ class GennBackend(Backend):
                                       **self._device_options(compile=compile, run=False))
         images = np.zeros((self.engine.chunk_samples, self.parameters.n_inputs))
         net = self._network(images, self.engine.initial_state(seed), plastic=True)
-        net.network.run(self.engine.run_duration(len(images)), namespace={})
+        net.network.run(self.run_duration(len(images)), namespace={})
         return net
 
     def run_chunk(self, images, state, plastic, seed, first, on_position=None):
@@ -790,19 +808,18 @@ class GennBackend(Backend):
             self.device = device
             net = self._network(images, state, plastic)
             start = time.perf_counter()
-            net.network.run(self.engine.run_duration(len(images)), namespace={})
+            net.network.run(self.run_duration(len(images)), namespace={})
             total = time.perf_counter() - start
             # Simulation alone: GeNN's own timing of the run (brian2genn's
             # last_run_info); the build (code generation + compilation) is the rest.
             info = getattr(self.device, "_last_run_time", None)
             elapsed = float(info) if info else total
             self.build_seconds = total - elapsed if info else None
-            self.engine.genn_builds += 1
             return self.collect(len(images), elapsed, first)
 
     def idle_slot_hint(self):
         return (f" (the fixed slot budget of a genn run; give the Engine a larger "
-                f"slots_per_sample, e.g. {2 * self.engine.slots_per_sample:g})")
+                f"slots_per_sample, e.g. {2 * self.options.slots_per_sample:g})")
 
 
 def _compile(device, directory, compile):
@@ -993,9 +1010,13 @@ class _PositionWatcher:
             self._thread.join()
 
 
-#: Engine device name → backend class.
-BACKENDS = {backend.name: backend for backend in (
-    RuntimeBackend, CppStandaloneBackend, DenseBackend, GennBackend, CudaBackend)}
+#: Engine device name → backend class, in the registry's order (one backend per device).
+BACKENDS = {backend.spec.name: backend for backend in sorted(
+    (RuntimeBackend, CppStandaloneBackend, DenseBackend, GennBackend, CudaBackend),
+    key=lambda backend: list(SPECS).index(backend.spec.name))}
+if list(BACKENDS) != list(SPECS):  # pragma: no cover - a backend missing from the table
+    raise ImportError(f"backends {list(BACKENDS)} do not match the registry's devices "
+                      f"{list(SPECS)}")
 
 
 def run_duration(parameters, slots_per_sample, capacity):

@@ -13,13 +13,10 @@ from pathlib import Path
 import brian2
 
 from spikedyn_brian.devices.errors import DeviceError
+from spikedyn_brian.devices.registry import CudaOptions
 
 __all__ = ["CudaOptions", "cuda_gpu_present", "genn_path", "check_cuda_compiler",
            "set_cuda_preferences", "CUDA_INSTALL_HINT", "GENN_INSTALL_HINT"]
-
-#: Environment variables that override `CudaOptions` defaults.
-CUDA_GPU_ID_ENVIRONMENT_VARIABLE = "SPIKEDYN_CUDA_GPU_ID"
-CUDA_COMPUTE_CAPABILITY_ENVIRONMENT_VARIABLE = "SPIKEDYN_CUDA_COMPUTE_CAPABILITY"
 
 CUDA_INSTALL_HINT = (
     "install it in this (Python >= 3.12, Brian2 2.10.1) environment with "
@@ -61,32 +58,6 @@ def check_cuda_compiler():
         )
 
 
-class CudaOptions:
-    """Brian2CUDA preferences of a build, set without looking for a GPU.
-
-    Parameters
-    ----------
-    gpu_id : int
-        GPU to run on (``$SPIKEDYN_CUDA_GPU_ID``, default 0).
-    compute_capability : float
-        Architecture compiled for (``$SPIKEDYN_CUDA_COMPUTE_CAPABILITY``,
-        default 9.0: H100/H200).
-    """
-
-    def __init__(self, gpu_id=None, compute_capability=None):
-        if gpu_id is None:
-            gpu_id = int(os.environ.get(CUDA_GPU_ID_ENVIRONMENT_VARIABLE, 0))
-        if compute_capability is None:
-            compute_capability = float(
-                os.environ.get(CUDA_COMPUTE_CAPABILITY_ENVIRONMENT_VARIABLE, 9.0)
-            )
-        self.gpu_id = int(gpu_id)
-        self.compute_capability = float(compute_capability)
-
-    def __repr__(self):
-        return f"CudaOptions(gpu_id={self.gpu_id}, compute_capability={self.compute_capability})"
-
-
 def _curand_wheel():
     """(include directory, shared library) of the nvidia-curand wheel, or None."""
     try:
@@ -117,7 +88,7 @@ def _cuda_link_directory(build_directory, library):
 
 
 def set_cuda_preferences(build_directory, options):
-    """brian2cuda preferences of a build in ``build_directory`` (`CudaOptions`)."""
+    """brian2cuda preferences of a build in ``build_directory`` (its `CudaOptions`)."""
     prefs = brian2.prefs
     backend = prefs.devices.cuda_standalone.cuda_backend
     # No GPU is needed to generate or compile: name the GPU and architecture.

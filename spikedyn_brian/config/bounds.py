@@ -1,259 +1,26 @@
-"""Experiment configuration: validated dataclasses read from TOML.
+"""The allowed values of a configuration: ranges, relations between them, the device.
 
-An `Experiment` groups what one protocol run needs: the network
-(:class:`~spikedyn_brian.models.parameters.NetworkParameters`), the stream,
-the device and the output. Every key of a TOML file is checked: an unknown
-key, a value of the wrong type, or a value outside its range
-(`NETWORK_BOUNDS` for the network, `STREAM_LIMITS` for the stream and the
-device) raises `ConfigError` naming the key, the value, the allowed range and
-the fix. A data directory, build directory, output path or checkpoint that
-cannot be used is reported the same way, at validation time: before anything
-is built or simulated.
+Every numeric network parameter has a range (`NETWORK_BOUNDS`), every stream
+and device count a limit (`STREAM_LIMITS`); the checks here raise
+`ConfigError` naming the key, the value, the allowed range and the fix.
+`check_static` and `check_continual` check a whole experiment's values (not
+its paths: `spikedyn_brian.config.files`).
 """
 
 import dataclasses
-import json
 import math
-import os
-import sys
-import tomllib
 import typing
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
-from spikedyn_brian.models.parameters import TIMER_READINGS, NetworkParameters, as_dict
+from spikedyn_brian.analysis.labelling import PREDICTION_RULES
+from spikedyn_brian.config.schema import EVALUATION_SPLITS, from_mapping, task_sample_counts
+from spikedyn_brian.devices.errors import MULTITHREADING_REFUSAL
+from spikedyn_brian.devices.registry import MAXIMUM_RUN_SECONDS, SPECS
+from spikedyn_brian.errors import ConfigError, show
+from spikedyn_brian.models.parameters import NETWORK_VARIANTS, TIMER_READINGS, NetworkParameters
 
-__all__ = [
-    "ConfigError",
-    "StreamConfig",
-    "DeviceConfig",
-    "OutputConfig",
-    "Experiment",
-    "load_experiment",
-    "experiment_from_mapping",
-    "read_mapping",
-    "Bound",
-    "NETWORK_BOUNDS",
-    "INTEGRATION_METHODS",
-    "STREAM_LIMITS",
-]
-
-
-#: Values of ``stream.evaluation``.
-EVALUATION_SPLITS = ("test", "validation")
-
-
-class ConfigError(ValueError):
-    """A configuration value is missing, unknown or of the wrong type."""
-
-
-@dataclass
-class StreamConfig:
-    """Which digits are shown, how often, and in which order."""
-
-    #: Digit classes used (train, labelling and test); default all ten.
-    classes: list[int] = field(default_factory=lambda: list(range(10)))
-    #: Training digits taken (seeded shuffle) from the training split.
-    train_samples: int = 4000
-    #: Passes over the training digits (each pass reshuffled).
-    epochs: int = 1
-    #: Test digits taken (in order) from the test split.
-    test_samples: int = 1000
-    #: Training digits presented with learning off to assign neuron labels
-    #: (0: all training digits).
-    assignment_samples: int = 0
-    #: Directory with the four MNIST IDX files; empty: ``$SPIKEDYN_MNIST_DIR``
-    #: or, if unset, the embedded 5,000 digits.
-    data_dir: str = ""
-    seed: int = 0
-    #: Label, test and record the accuracy after every epoch (costs one
-    #: labelling and one test pass per epoch).
-    evaluate_each_epoch: bool = False
-    #: Rule of the scalar ``accuracy`` in the results (both are always stored):
-    #: 'all_activity' (Diehl & Cook) or 'proportion_weighting' (Hazan et al.).
-    prediction_rule: str = "all_activity"
-    #: Evaluation split: 'test' (final reports; training digits from the whole
-    #: training split) or 'validation' (tuning; training digits from outside
-    #: the fixed validation split, see ``spikedyn_brian.data``).
-    evaluation: str = "test"
-
-
-@dataclass
-class ContinualStreamConfig:
-    """A class-incremental digit stream (the ``dynamic-digits`` protocol)."""
-
-    #: Digit classes in the order they arrive.
-    task_order: list[int] = field(default_factory=lambda: list(range(10)))
-    #: Consecutive classes of ``task_order`` that form one task (1: one digit
-    #: class per task; 2: pairs).
-    classes_per_task: int = 1
-    #: Training digits per task (taken in a seeded order from the training
-    #: digits of the task's classes).
-    samples_per_task: int = 400
-    #: One count per task instead (e.g. ASP's protocol note: more samples of
-    #: earlier classes); empty: every task gets ``samples_per_task``.
-    samples_by_task: list[int] = field(default_factory=list)
-    #: Labelled training digits per class seen so far, presented with learning
-    #: off after each task to assign neuron labels (the only labels used).
-    probe_per_class: int = 20
-    #: Test digits per class (every class is tested after every task).
-    test_per_class: int = 50
-    #: Non-dynamic control: the same training digits, shuffled across all
-    #: tasks, in segments of ``samples_per_task``.
-    control: bool = False
-    data_dir: str = ""
-    seed: int = 0
-    #: Rule of the accuracy matrix: 'all_activity' or 'proportion_weighting'.
-    prediction_rule: str = "all_activity"
-    #: Evaluation split: 'test' (final reports) or 'validation' (tuning; the
-    #: training digits then come from outside the fixed validation split).
-    evaluation: str = "test"
-    #: Stop the run (an error) when a chunk's digits needed more presentations
-    #: each on average: the network has fallen silent. 0: never (the tuner
-    #: sets 4).
-    max_presentations_per_sample: float = 0.0
-
-
-@dataclass
-class DeviceConfig:
-    """Where and how the network is simulated."""
-
-    name: str = "cpp_standalone"
-    #: Root of the compiled builds (empty: ``$SPIKEDYN_BUILD_DIR`` or the user cache).
-    build_dir: str = ""
-    #: Most samples one compiled run presents (checkpoint granularity).
-    chunk_samples: int = 1000
-    #: OpenMP threads of the compiled program (0: none).
-    threads: int = 0
-
-
-@dataclass
-class OutputConfig:
-    """Where results go."""
-
-    path: str = "results/static_mnist.nc"
-    #: Keep a checkpoint next to the output and resume from it.
-    checkpoint: bool = True
-    #: Show progress bars.
-    progress: bool = True
-    #: Replace a results file that exists (otherwise a run refuses to start).
-    overwrite: bool = False
-    #: Discard this output's checkpoint (damaged, or not fitting the run) and
-    #: start afresh instead of resuming (``--restart``).
-    restart: bool = False
-
-
-@dataclass
-class Experiment:
-    """One protocol run: network, stream, device and output."""
-
-    network: NetworkParameters = field(default_factory=NetworkParameters)
-    stream: StreamConfig = field(default_factory=StreamConfig)
-    device: DeviceConfig = field(default_factory=DeviceConfig)
-    output: OutputConfig = field(default_factory=OutputConfig)
-
-    def to_dict(self):
-        """Nested plain dict (TOML/JSON-able)."""
-        return as_dict(self)
-
-    def to_json(self):
-        """The whole configuration as a JSON string (stored in results attrs)."""
-        return json.dumps(self.to_dict(), sort_keys=True)
-
-
-def _type_name(kind):
-    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(
-        kind, str(kind)
-    )
-
-
-def _convert(value, kind, key):
-    if typing.get_origin(kind) is list:
-        (item_kind,) = typing.get_args(kind)
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(
-                f"key '{key}' must be a list of {_type_name(item_kind)} values, got {_show(value)}"
-            )
-        return [_convert(item, item_kind, f"{key}[{position}]") for position, item in enumerate(value)]
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-    elif kind is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-    elif kind is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            try:
-                return float(value)
-            except OverflowError:
-                raise ConfigError(
-                    f"key '{key}' is an integer too large for a number: {_show(value)}"
-                ) from None
-    elif kind is str:
-        if isinstance(value, str):
-            return value
-    else:  # pragma: no cover - only the types above are used
-        return value
-    raise ConfigError(f"key '{key}' must be {_type_name(kind)}, got {_show(value)}")
-
-
-def _build(cls, mapping, prefix):
-    if not isinstance(mapping, dict):
-        if not prefix:
-            raise ConfigError(
-                f"the configuration must be a table of keys, got {_show(mapping)}"
-            )
-        raise ConfigError(f"key '{prefix}' must be a table of keys, got {_show(mapping)}")
-    hints = typing.get_type_hints(cls)
-    known = {f.name: f for f in dataclasses.fields(cls)}
-    for key in mapping:
-        if key not in known:
-            where = f"'{prefix}.{key}'" if prefix else f"'{key}'"
-            if not isinstance(key, str):
-                where = f"{_show(key)} in '{prefix or 'the configuration'}'"
-            raise ConfigError(
-                f"unknown configuration key {where}; known keys here: "
-                f"{', '.join(sorted(known))}"
-            )
-    values = {}
-    for name, value in mapping.items():
-        key = f"{prefix}.{name}" if prefix else name
-        kind = hints[name]
-        if dataclasses.is_dataclass(kind):
-            values[name] = _build(kind, value, key)
-        else:
-            values[name] = _convert(value, kind, key)
-    if cls is NetworkParameters:
-        _check_network_keys(values, prefix)
-    try:
-        return cls(**values)
-    except ConfigError:
-        raise
-    except ValueError as error:
-        raise ConfigError(f"in '{prefix or 'configuration'}': {error}") from None
-
-
-def _check_network_keys(mapping, prefix):
-    from spikedyn_brian.models.parameters import NETWORK_VARIANTS
-
-    variant = mapping.get("variant", NetworkParameters.variant)
-    if variant not in NETWORK_VARIANTS:
-        raise ConfigError(
-            f"key '{prefix}.variant' is {variant!r}; choose one of {', '.join(NETWORK_VARIANTS)}"
-        )
-    n_neurons = mapping.get("n_neurons", NetworkParameters.n_neurons)
-    if isinstance(n_neurons, bool) or not isinstance(n_neurons, int) or n_neurons < 1:
-        raise ConfigError(
-            f"key '{prefix}.n_neurons' must be a positive integer, got {_show(n_neurons)}"
-        )
-    excitatory = mapping.get("excitatory")
-    if excitatory is not None and excitatory.timer not in TIMER_READINGS:
-        raise ConfigError(
-            f"key '{prefix}.excitatory.timer' is {excitatory.timer!r}; choose one of "
-            f"{', '.join(TIMER_READINGS)}"
-        )
+__all__ = ["Bound", "NETWORK_BOUNDS", "INTEGRATION_METHODS", "STREAM_LIMITS", "check_network",
+           "check_device", "check_static", "check_continual"]
 
 
 # --------------------------------------------------------------------------
@@ -339,7 +106,7 @@ def _fraction(meaning):
 
 
 #: Constraints on every numeric field of `NetworkParameters`, by key below
-#: ``network.`` (`_check_network` applies them, then the relations between
+#: ``network.`` (`check_network` applies them, then the relations between
 #: fields listed in its docstring). The upper limits are far beyond any
 #: useful value; they catch typing slips (1e300) that would overflow the
 #: generated code or run for ever.
@@ -528,18 +295,6 @@ NETWORK_BOUNDS = {
 }
 
 
-def _show(value, limit=60):
-    """``repr`` of a value for a message, shortened (an int may have thousands of digits)."""
-    try:
-        text = repr(value)
-    except ValueError:  # int too large to print
-        text = f"an integer of more than {sys.get_int_max_str_digits()} digits"
-    return text if len(text) <= limit else text[:limit - 20] + "…" + text[-10:]
-
-
-def _show_path(text):
-    return _show(text, limit=300)
-
 
 def _numeric_fields(instance, prefix=""):
     """``(relative key, value, type)`` of every int/float field of a parameter dataclass."""
@@ -563,7 +318,7 @@ def _default_of(key):
 def _bound_error(prefix, key, value, bound, extra=""):
     where = f"{prefix}.{key}" if prefix else key
     if bound.low == bound.high:
-        message = f"key '{where}' must be {bound.describe()} ({bound.meaning}), got {_show(value)}"
+        message = f"key '{where}' must be {bound.describe()} ({bound.meaning}), got {show(value)}"
         return ConfigError(message)
     problem = ""
     if isinstance(value, float) and math.isnan(value):
@@ -571,12 +326,12 @@ def _bound_error(prefix, key, value, bound, extra=""):
     elif isinstance(value, float) and math.isinf(value):
         problem = " (an infinite value is not allowed)"
     message = (
-        f"key '{where}' is {_show(value)}{problem}; {bound.meaning} must be "
+        f"key '{where}' is {show(value)}{problem}; {bound.meaning} must be "
         f"{bound.describe()}{extra}"
     )
     if bound.reason:
         message += f" ({bound.reason})"
-    message += f". Fix: set it within that range (default {_show(_default_of(key))})"
+    message += f". Fix: set it within that range (default {show(_default_of(key))})"
     return ConfigError(message)
 
 
@@ -585,7 +340,7 @@ def _relation_error(prefix, key, message, fix):
     return ConfigError(f"key '{where}' {message}. Fix: {fix}")
 
 
-def _check_network(parameters, prefix="network"):
+def check_network(parameters, prefix="network"):
     """Check every numeric field of ``parameters`` against `NETWORK_BOUNDS`, then their relations.
 
     Relations (checked once every field is in its range):
@@ -608,10 +363,10 @@ def _check_network(parameters, prefix="network"):
         Naming the first offending key (``'network.excitatory.tau_ge_ms'``),
         its value, the allowed range and the fix.
     """
-    if parameters.variant not in _network_variants():
+    if parameters.variant not in NETWORK_VARIANTS:
         raise ConfigError(
             f"key '{prefix}.variant' is {parameters.variant!r}; choose one of "
-            f"{', '.join(_network_variants())}"
+            f"{', '.join(NETWORK_VARIANTS)}"
         )
     if parameters.excitatory.timer not in TIMER_READINGS:
         raise ConfigError(
@@ -629,14 +384,14 @@ def _check_network(parameters, prefix="network"):
         bound = NETWORK_BOUNDS.get(key)
         if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
             where = f"{prefix}.{key}"
-            raise ConfigError(f"key '{where}' must be an integer, got {_show(value)}")
+            raise ConfigError(f"key '{where}' must be an integer, got {show(value)}")
         if kind is float and (isinstance(value, bool) or not isinstance(value, (int, float))):
             where = f"{prefix}.{key}"
-            raise ConfigError(f"key '{where}' must be a number, got {_show(value)}")
+            raise ConfigError(f"key '{where}' must be a number, got {show(value)}")
         if bound is None:  # a field without an entry: at least finite
             if isinstance(value, float) and not math.isfinite(value):
                 raise ConfigError(
-                    f"key '{prefix}.{key}' is {_show(value)}; it must be a finite number"
+                    f"key '{prefix}.{key}' is {show(value)}; it must be a finite number"
                 )
             continue
         if not bound.allows(value):
@@ -647,29 +402,29 @@ def _check_network(parameters, prefix="network"):
     if not dt < inputs.presentation_ms:
         raise _relation_error(
             prefix, "inputs.dt_ms",
-            f"is {_show(dt)} ms, not shorter than a presentation "
-            f"({prefix}.inputs.presentation_ms = {_show(inputs.presentation_ms)} ms)",
+            f"is {show(dt)} ms, not shorter than a presentation "
+            f"({prefix}.inputs.presentation_ms = {show(inputs.presentation_ms)} ms)",
             "use a time step of at most 1 ms (default 0.5) and presentations of many steps")
     for key, value, _ in fields:
         bound = NETWORK_BOUNDS.get(key)
         if bound is not None and bound.time_constant and value < dt:
             raise _bound_error(
                 prefix, key, value, bound,
-                extra=f" = {_show(dt)} ms here")
+                extra=f" = {show(dt)} ms here")
     for layer in ("excitatory", "inhibitory"):
         refractory = getattr(parameters, layer).refractory_ms
         if not refractory < inputs.presentation_ms:
             raise _relation_error(
                 prefix, f"{layer}.refractory_ms",
-                f"is {_show(refractory)} ms, not shorter than a presentation "
-                f"({prefix}.inputs.presentation_ms = {_show(inputs.presentation_ms)} ms)",
+                f"is {show(refractory)} ms, not shorter than a presentation "
+                f"({prefix}.inputs.presentation_ms = {show(inputs.presentation_ms)} ms)",
                 "a refractory period of a few ms (default "
-                f"{_show(_default_of(f'{layer}.refractory_ms'))})")
+                f"{show(_default_of(f'{layer}.refractory_ms'))})")
     if inputs.maximum_intensity < inputs.start_intensity:
         raise ConfigError(
             f"key '{prefix}.inputs.maximum_intensity' must be >= "
-            f"'{prefix}.inputs.start_intensity' (got {_show(inputs.maximum_intensity)} < "
-            f"{_show(inputs.start_intensity)}); raise the maximum or lower the start intensity "
+            f"'{prefix}.inputs.start_intensity' (got {show(inputs.maximum_intensity)} < "
+            f"{show(inputs.start_intensity)}); raise the maximum or lower the start intensity "
             "(defaults 32 and 2)"
         )
 
@@ -682,64 +437,62 @@ def _check_network(parameters, prefix="network"):
     if not threshold > exc.v_rest_mV:
         raise _relation_error(prefix, "excitatory.v_threshold_mV",
                               f"gives {initial}, not above v_rest_mV = "
-                              f"{_show(exc.v_rest_mV)} mV: the neurons would fire at rest", fix)
+                              f"{show(exc.v_rest_mV)} mV: the neurons would fire at rest", fix)
     if not threshold > exc.v_reset_mV:
         raise _relation_error(prefix, "excitatory.v_threshold_mV",
                               f"gives {initial}, not above v_reset_mV = "
-                              f"{_show(exc.v_reset_mV)} mV: a neuron would fire again right "
+                              f"{show(exc.v_reset_mV)} mV: a neuron would fire again right "
                               "after its reset", fix)
     if not exc.e_excitatory_mV > threshold:
         raise _relation_error(prefix, "excitatory.e_excitatory_mV",
-                              f"is {_show(exc.e_excitatory_mV)} mV, not above {initial}: "
+                              f"is {show(exc.e_excitatory_mV)} mV, not above {initial}: "
                               "excitatory input could never make a neuron fire", fix)
     if not exc.e_inhibitory_mV < exc.e_excitatory_mV:
         raise _relation_error(prefix, "excitatory.e_inhibitory_mV",
-                              f"is {_show(exc.e_inhibitory_mV)} mV, not below e_excitatory_mV "
-                              f"= {_show(exc.e_excitatory_mV)} mV", fix)
+                              f"is {show(exc.e_inhibitory_mV)} mV, not below e_excitatory_mV "
+                              f"= {show(exc.e_excitatory_mV)} mV", fix)
     inh = parameters.inhibitory
     fix = ("keep v_rest_mV and v_reset_mV below v_threshold_mV and e_excitatory_mV above it "
            "(defaults: rest -60, reset -45, threshold -40, e_excitatory 0 mV)")
     for name in ("v_rest_mV", "v_reset_mV"):
         if not inh.v_threshold_mV > getattr(inh, name):
             raise _relation_error(prefix, "inhibitory.v_threshold_mV",
-                                  f"is {_show(inh.v_threshold_mV)} mV, not above {name} = "
-                                  f"{_show(getattr(inh, name))} mV", fix)
+                                  f"is {show(inh.v_threshold_mV)} mV, not above {name} = "
+                                  f"{show(getattr(inh, name))} mV", fix)
     if not inh.e_excitatory_mV > inh.v_threshold_mV:
         raise _relation_error(prefix, "inhibitory.e_excitatory_mV",
-                              f"is {_show(inh.e_excitatory_mV)} mV, not above v_threshold_mV "
-                              f"= {_show(inh.v_threshold_mV)} mV: excitatory input could "
+                              f"is {show(inh.e_excitatory_mV)} mV, not above v_threshold_mV "
+                              f"= {show(inh.v_threshold_mV)} mV: excitatory input could "
                               "never make an inhibitory neuron fire", fix)
     spikedyn = parameters.spikedyn
     if not spikedyn.theta_max_mV > exc.theta_initial_mV:
         raise _relation_error(prefix, "spikedyn.theta_max_mV",
-                              f"is {_show(spikedyn.theta_max_mV)} mV, not above "
+                              f"is {show(spikedyn.theta_max_mV)} mV, not above "
                               f"{prefix}.excitatory.theta_initial_mV = "
-                              f"{_show(exc.theta_initial_mV)} mV (theta is clipped to "
+                              f"{show(exc.theta_initial_mV)} mV (theta is clipped to "
                               "[theta_initial, theta_max])",
                               "a ceiling above the initial theta (defaults 100 and 20 mV)")
     if not spikedyn.weight_decay_per_sample < parameters.plasticity.w_max:
         raise _relation_error(prefix, "spikedyn.weight_decay_per_sample",
-                              f"is {_show(spikedyn.weight_decay_per_sample)}, not below "
+                              f"is {show(spikedyn.weight_decay_per_sample)}, not below "
                               f"{prefix}.plasticity.w_max = "
-                              f"{_show(parameters.plasticity.w_max)}: every weight would "
+                              f"{show(parameters.plasticity.w_max)}: every weight would "
                               "decay to 0 at each sample",
                               "a small decay (default 0.0002)")
     asp = parameters.asp
     if not asp.baseline_weight <= parameters.plasticity.w_max:
         raise _relation_error(prefix, "asp.baseline_weight",
-                              f"is {_show(asp.baseline_weight)}, above "
+                              f"is {show(asp.baseline_weight)}, above "
                               f"{prefix}.plasticity.w_max = "
-                              f"{_show(parameters.plasticity.w_max)} (weights are clipped to "
+                              f"{show(parameters.plasticity.w_max)} (weights are clipped to "
                               "[0, w_max])",
                               "a baseline within the weight range (default 0.1)")
     return parameters
 
 
-def _network_variants():
-    from spikedyn_brian.models.parameters import NETWORK_VARIANTS
-
-    return NETWORK_VARIANTS
-
+# --------------------------------------------------------------------------
+# Stream and device
+# --------------------------------------------------------------------------
 
 #: Largest accepted values of the stream and device counts (the digits or
 #: presentations of one run; beyond them the index arrays alone need
@@ -762,15 +515,16 @@ STREAM_LIMITS = {
 
 def _check_count(section, key, value, low, high, why=""):
     if value < low:
-        raise ConfigError(f"key '{section}.{key}' must be at least {low}, got {_show(value)}{why}")
+        raise ConfigError(f"key '{section}.{key}' must be at least {low}, got {show(value)}{why}")
     if value > high:
         raise ConfigError(
-            f"key '{section}.{key}' is {_show(value)}; it must be at most {high:,}{why}. "
+            f"key '{section}.{key}' is {show(value)}; it must be at most {high:,}{why}. "
             "Fix: lower it"
         )
 
 
-def _validate(experiment):
+def check_static(experiment):
+    """Every value of a static experiment (`Experiment`): stream, device, network."""
     stream = experiment.stream
     for key in ("train_samples", "test_samples", "epochs"):
         _check_count("stream", key, getattr(stream, key), 1, STREAM_LIMITS[key])
@@ -782,31 +536,26 @@ def _validate(experiment):
         )
     if not stream.classes or any(c < 0 or c > 9 for c in stream.classes):
         raise ConfigError(
-            f"key 'stream.classes' must list digit classes 0..9, got {_show(stream.classes)}"
+            f"key 'stream.classes' must list digit classes 0..9, got {show(stream.classes)}"
         )
     if len(set(stream.classes)) != len(stream.classes):
-        raise ConfigError(f"key 'stream.classes' lists a class twice: {_show(stream.classes)}")
+        raise ConfigError(f"key 'stream.classes' lists a class twice: {show(stream.classes)}")
     if stream.assignment_samples < 0:
         raise ConfigError("key 'stream.assignment_samples' must be >= 0 (0 means all)")
     _check_count("stream", "assignment_samples", stream.assignment_samples, 0,
                  STREAM_LIMITS["assignment_samples"], " (0 means all)")
     longest = max(stream.train_samples, stream.test_samples, stream.assignment_samples)
-    _validate_common(experiment, longest)
+    _check_common(experiment, longest)
     return experiment
 
 
-def _validate_common(experiment, longest_phase=None):
+def _check_common(experiment, longest_phase=None):
     """Checks shared by every protocol's experiment.
 
     ``longest_phase`` is the most samples one phase (one stream run) presents,
     which bounds the samples of one compiled run with ``device.chunk_samples``.
-    Filesystem checks (data directory, build directory, output path, an
-    existing checkpoint) come last, once every value is known to be sound.
     """
     stream = experiment.stream
-    from spikedyn_brian.analysis.labelling import PREDICTION_RULES
-    from spikedyn_brian.engine import DEVICES
-
     if stream.evaluation not in EVALUATION_SPLITS:
         raise ConfigError(
             f"key 'stream.evaluation' is {stream.evaluation!r}; choose one of "
@@ -818,39 +567,47 @@ def _validate_common(experiment, longest_phase=None):
             f"{', '.join(PREDICTION_RULES)}"
         )
     if stream.seed < 0:
-        raise ConfigError(f"key 'stream.seed' must be >= 0, got {_show(stream.seed)}")
+        raise ConfigError(f"key 'stream.seed' must be >= 0, got {show(stream.seed)}")
     if stream.seed > STREAM_LIMITS["seed"]:
         raise ConfigError(
-            f"key 'stream.seed' is {_show(stream.seed)}; seeds must be below 2**31 "
+            f"key 'stream.seed' is {show(stream.seed)}; seeds must be below 2**31 "
             f"(at most {STREAM_LIMITS['seed']}). Fix: use a smaller seed"
         )
 
     device = experiment.device
-    if device.name not in DEVICES:
-        raise ConfigError(
-            f"key 'device.name' is {device.name!r}; choose one of {', '.join(DEVICES)}"
-        )
+    check_device(device)
     if device.chunk_samples < 1:
         raise ConfigError(
-            f"key 'device.chunk_samples' must be at least 1, got {_show(device.chunk_samples)}"
+            f"key 'device.chunk_samples' must be at least 1, got {show(device.chunk_samples)}"
         )
     _check_count("device", "chunk_samples", device.chunk_samples, 1,
                  STREAM_LIMITS["chunk_samples"])
     _check_count("device", "threads", device.threads, 0, STREAM_LIMITS["threads"],
                  " (OpenMP threads of the compiled program; 0: none)")
     if device.threads > 1:
-        from spikedyn_brian.devices.errors import MULTITHREADING_REFUSAL
-
         raise ConfigError(f"key 'device.threads' is {device.threads}: {MULTITHREADING_REFUSAL}")
 
-    network = experiment.network
-    _check_network(network, "network")
+    check_network(experiment.network, "network")
     _check_run_duration(experiment, longest_phase)
-
-    _check_data_dir(stream)
-    _check_build_dir(device)
-    _check_output(experiment.output)
     return experiment
+
+
+def check_device(device, prefix="device"):
+    """``name`` one of the registry's devices, ``options`` the fields of its options dataclass.
+
+    ``device`` is a `DeviceConfig` (or any object with ``name`` and ``options``).
+    """
+    spec = SPECS.get(device.name)
+    if spec is None:
+        raise ConfigError(
+            f"key '{prefix}.name' is {device.name!r}; choose one of {', '.join(SPECS)}"
+        )
+    options = getattr(device, "options", {})
+    if not spec.option_names() and options:
+        raise ConfigError(
+            f"key '{prefix}.options' sets {', '.join(map(repr, options))}, but device "
+            f"{device.name!r} has no options")
+    from_mapping(spec.options, options, f"{prefix}.options")
 
 
 def _check_run_duration(experiment, longest_phase):
@@ -863,15 +620,13 @@ def _check_run_duration(experiment, longest_phase):
     Fixed-duration devices (GeNN, CUDA) have a slot budget of their own,
     checked by the engine.
     """
-    from spikedyn_brian.devices.backends import BACKENDS, MAXIMUM_RUN_DURATION
-
-    backend = BACKENDS[experiment.device.name]
-    if backend.formulation.end_of_stream == "idle":
+    spec = SPECS[experiment.device.name]
+    if spec.formulation.end_of_stream == "idle":
         return
-    maximum = float(MAXIMUM_RUN_DURATION)
+    maximum = MAXIMUM_RUN_SECONDS
     inputs = experiment.network.inputs
     samples = experiment.device.chunk_samples
-    runtime = not backend.builds_once
+    runtime = not spec.builds_once
     if longest_phase is not None:
         samples = longest_phase if runtime else min(samples, longest_phase)
     presentations = math.ceil(inputs.maximum_intensity - inputs.start_intensity) + 1
@@ -891,157 +646,24 @@ def _check_run_duration(experiment, longest_phase):
                    "presentation and rest times")
         raise ConfigError(
             f"{lead}: one run of {samples} samples may need "
-            f"{presentations} presentations of each (intensity {_show(inputs.start_intensity)} "
-            f"up to {_show(inputs.maximum_intensity)}) of {_show(inputs.presentation_ms)} + "
-            f"{_show(inputs.rest_ms)} ms, {worst:.3g} s of simulated time, more than the "
+            f"{presentations} presentations of each (intensity {show(inputs.start_intensity)} "
+            f"up to {show(inputs.maximum_intensity)}) of {show(inputs.presentation_ms)} + "
+            f"{show(inputs.rest_ms)} ms, {worst:.3g} s of simulated time, more than the "
             f"{maximum:g} s a run may last: samples would never be presented. Fix: {fix}"
         )
 
 
-def _check_path_text(key, text):
-    if "\0" in text:
-        raise ConfigError(f"key '{key}' is {_show_path(text)}, which holds a NUL character; give a "
-                          "valid path")
-
-
-def _check_data_dir(stream):
-    """A data directory that is set must exist and hold the IDX files the run reads."""
-    if not stream.data_dir:
-        return
-    from spikedyn_brian.data import MNISTFileError, check_idx_directory
-
-    _check_path_text("stream.data_dir", stream.data_dir)
-    splits = ("train", "test") if stream.evaluation == "test" else ("train",)
-    try:
-        check_idx_directory(stream.data_dir, splits)
-    except MNISTFileError as error:
-        raise ConfigError(
-            f"key 'stream.data_dir' is {_show_path(stream.data_dir)}: {error}"
-        ) from None
-
-
-def _check_build_dir(device):
-    """The build root (``device.build_dir``, else ``$SPIKEDYN_BUILD_DIR``) must be usable:
-    a directory, or one that can be created in a writable directory."""
-    text, key = device.build_dir, "key 'device.build_dir'"
-    if not text:
-        text, key = os.environ.get("SPIKEDYN_BUILD_DIR", ""), "$SPIKEDYN_BUILD_DIR"
-        if not text:
-            return
-    _check_path_text(key.removeprefix("key ").strip("'"), text)
-    path = Path(text)
-    try:
-        is_file = path.exists() and not path.is_dir()
-        dangling = path.is_symlink() and not path.exists()
-        parent = path.absolute()
-        while not (parent.exists() or parent.is_symlink()):
-            parent = parent.parent
-        blocked = None if parent == path.absolute() else parent
-    except OSError as error:
-        raise ConfigError(f"{key} is {_show_path(text)}, which cannot be accessed: "
-                          f"{error.strerror or error}. Fix: give a usable directory") from None
-    if is_file:
-        raise ConfigError(
-            f"{key} is {_show_path(text)}, an existing file, not a directory. Fix: give a "
-            "directory (it is created if missing), or leave it empty"
-        )
-    if dangling:
-        raise ConfigError(
-            f"{key} is {_show_path(text)}, a symbolic link to '{os.readlink(path)}', which "
-            "does not exist. Fix: create the link's target, or give another directory")
-    if blocked is not None and not blocked.is_dir():
-        raise ConfigError(
-            f"{key} is {_show_path(text)}, but '{blocked}' is "
-            f"{'a link to nowhere' if blocked.is_symlink() else 'a file'}, not a directory, so "
-            "the build directory cannot be created. Fix: give another directory")
-    if blocked is not None and not os.access(blocked, os.W_OK | os.X_OK):
-        raise ConfigError(
-            f"{key} is {_show_path(text)}, but directory '{blocked}' is read-only (the build "
-            "directory cannot be created in it). Fix: give a writable directory")
-
-
-def _check_output(output):
-    """The results file must be creatable: a file name in a directory that exists or can be made.
-
-    Then, if checkpointing is on and a checkpoint of this output exists, it
-    must be readable (`spikedyn_brian.checkpoint.Checkpoint.verify`).
-    """
-    text = output.path
-    key = "output.path"
-    if not text.strip():
-        raise ConfigError(
-            f"key '{key}' is empty; give the results file to write, e.g. "
-            "'results/static_mnist.nc' (--out FILE.nc)"
-        )
-    _check_path_text(key, text)
-    if text.endswith(("/", os.sep)) or Path(text).name in ("", ".", ".."):
-        raise ConfigError(
-            f"key '{key}' is {_show_path(text)}, a directory name; give a file in it, e.g. "
-            f"'{text.rstrip('/' + os.sep) or '.'}/results.nc'"
-        )
-    path = Path(text)
-    try:
-        if path.is_dir():
-            raise ConfigError(
-                f"key '{key}' is {_show_path(text)}, an existing directory; give a file, e.g. "
-                f"'{path / 'results.nc'}'"
-            )
-        # The nearest existing ancestor must be a writable directory (missing
-        # ones are created when the results are written).
-        parent = path.absolute().parent
-        missing = []
-        while not parent.exists():
-            missing.append(parent)
-            parent = parent.parent
-        if not parent.is_dir():
-            raise ConfigError(
-                f"key '{key}' is {_show_path(text)}, but '{parent}' is a file, not a directory, so "
-                "the results cannot be written there. Fix: choose another output path"
-            )
-        if not os.access(parent, os.W_OK | os.X_OK):
-            where = f"cannot create '{missing[-1]}' in it" if missing else "cannot write in it"
-            raise ConfigError(
-                f"key '{key}' is {_show_path(text)}, but directory '{parent}' is read-only "
-                f"({where}). Fix: choose an output path in a writable directory"
-            )
-    except OSError as error:
-        raise ConfigError(
-            f"key '{key}' is {_show_path(text)}, which cannot be used: {error.strerror or error}. "
-            "Fix: choose another output path"
-        ) from None
-    if output.checkpoint and not output.restart:
-        from spikedyn_brian.checkpoint import Checkpoint, checkpoint_path
-
-        try:
-            stored = checkpoint_path(path)
-        except ValueError:  # no name a suffix can be put on: nothing to resume from
-            return
-        Checkpoint(stored, key="").verify()
-
-
-@dataclass
-class ContinualExperiment:
-    """One continual-learning run: network, class-incremental stream, device, output."""
-
-    network: NetworkParameters = field(default_factory=NetworkParameters)
-    stream: ContinualStreamConfig = field(default_factory=ContinualStreamConfig)
-    device: DeviceConfig = field(default_factory=DeviceConfig)
-    output: OutputConfig = field(default_factory=lambda: OutputConfig(path="results/dynamic_digits.nc"))
-
-    to_dict = Experiment.to_dict
-    to_json = Experiment.to_json
-
-
-def _validate_continual(experiment):
+def check_continual(experiment):
+    """Every value of a continual experiment (`ContinualExperiment`): stream, device, network."""
     stream = experiment.stream
     order = stream.task_order
     if not order or any(c < 0 or c > 9 for c in order) or len(set(order)) != len(order):
         raise ConfigError(
-            f"key 'stream.task_order' must list distinct digit classes 0..9, got {_show(order)}"
+            f"key 'stream.task_order' must list distinct digit classes 0..9, got {show(order)}"
         )
     if stream.classes_per_task < 1 or len(order) % stream.classes_per_task:
         raise ConfigError(
-            f"key 'stream.classes_per_task' ({_show(stream.classes_per_task)}) must divide the "
+            f"key 'stream.classes_per_task' ({show(stream.classes_per_task)}) must divide the "
             f"number of classes in 'stream.task_order' ({len(order)})"
         )
     for key in ("samples_per_task", "probe_per_class", "test_per_class"):
@@ -1058,7 +680,7 @@ def _validate_continual(experiment):
     limit = stream.max_presentations_per_sample
     if not (limit == 0 or 1 <= limit <= 1e6):
         raise ConfigError(
-            f"key 'stream.max_presentations_per_sample' is {_show(limit)}; it must be 0 (no "
+            f"key 'stream.max_presentations_per_sample' is {show(limit)}; it must be 0 (no "
             "limit) or a number of presentations per digit in [1, 1e6] (every digit needs "
             "at least one)")
     total = sum(task_sample_counts(stream))
@@ -1071,136 +693,6 @@ def _validate_continual(experiment):
         )
     longest = max(*task_sample_counts(stream), stream.probe_per_class * len(order),
                   stream.test_per_class * len(order))
-    _validate_common(experiment, longest)
+    _check_common(experiment, longest)
     return experiment
 
-
-def task_sample_counts(stream):
-    """Training digits of each task of a `ContinualStreamConfig`."""
-    tasks = len(stream.task_order) // stream.classes_per_task
-    return list(stream.samples_by_task) or [stream.samples_per_task] * tasks
-
-
-def experiment_from_mapping(mapping, experiment_class=None):
-    """Build and validate an experiment from a nested mapping (parsed TOML).
-
-    ``experiment_class`` is `Experiment` (static protocol, default) or
-    `ContinualExperiment`. The network starts from the constants
-    ``network.parameter_set`` chooses (`spikedyn_brian.parameter_sets`).
-    """
-    from spikedyn_brian.parameter_sets import with_parameter_set
-
-    experiment_class = experiment_class or Experiment
-    if not isinstance(mapping, dict):
-        raise ConfigError(f"the configuration must be a table of keys, got {_show(mapping)}")
-    experiment = _build(experiment_class, with_parameter_set(mapping), "")
-    if experiment_class is ContinualExperiment:
-        return _validate_continual(experiment)
-    return _validate(experiment)
-
-
-def load_experiment(path=None, overrides=None, experiment_class=None, defaults=None):
-    """Read a TOML configuration file, apply overrides, validate.
-
-    Parameters
-    ----------
-    path : str or Path, optional
-        TOML file; None starts from the defaults.
-    overrides : dict, optional
-        Nested mapping merged over the file's content (e.g. from CLI options).
-    defaults : str or Path, optional
-        A protocol's own TOML defaults (``protocols/<protocol>.toml``), beneath
-        the file: a key the file leaves out takes the protocol's value, not the
-        dataclass default.
-    """
-    mapping = read_mapping(path, overrides)
-    if defaults is not None:
-        mapping = merge(read_mapping(defaults), mapping)
-    return experiment_from_mapping(mapping, experiment_class)
-
-
-def read_mapping(path=None, overrides=None):
-    """The nested mapping of a TOML file (empty for None) with ``overrides`` merged over it.
-
-    Raises
-    ------
-    ConfigError
-        If the file does not exist or is not valid TOML.
-    """
-    mapping = {}
-    if path is not None:
-        path = Path(path)
-        try:
-            is_file = path.is_file()
-        except (OSError, ValueError) as error:
-            raise ConfigError(f"configuration file '{path}' cannot be accessed: {error}") from None
-        if not is_file:
-            raise ConfigError(f"configuration file '{path}' does not exist")
-        try:
-            text = path.read_bytes().decode("utf-8")
-        except OSError as error:
-            raise ConfigError(
-                f"configuration file '{path}' cannot be read: {error.strerror or error}; "
-                "check its permissions"
-            ) from None
-        except UnicodeDecodeError as error:
-            raise ConfigError(
-                f"configuration file '{path}' is not valid TOML: it is not UTF-8 text "
-                f"({error.reason} at byte {error.start})"
-            ) from None
-        try:
-            mapping = tomllib.loads(text)
-        except (ValueError, RecursionError) as error:  # TOMLDecodeError, or a huge integer
-            raise ConfigError(f"configuration file '{path}' is not valid TOML: {error}") from None
-        _check_sections(mapping, f"configuration file '{path}': ")
-    if overrides:
-        if not isinstance(overrides, dict):
-            raise ConfigError(
-                f"overrides must be a nested table (dict) of keys, got {_show(overrides)}"
-            )
-        mapping = merge(mapping, overrides)
-    return mapping
-
-
-#: Top-level keys of every protocol's configuration: each is a table (a section).
-SECTIONS = ("network", "stream", "device", "output", "search", "dask")
-
-
-def _check_sections(mapping, where=""):
-    """Every section of a configuration (`SECTIONS`) is a table of keys.
-
-    ``network = 5`` or ``output = "x.nc"`` would otherwise be replaced by the
-    defaults as soon as anything (a command-line option, the protocol's
-    defaults) is merged with it. Other top-level keys are left to the
-    configuration reader (an unknown key).
-    """
-    for key, value in mapping.items():
-        if key in SECTIONS and not isinstance(value, dict):
-            raise ConfigError(
-                f"{where}key '{key}' must be a table of keys (a [{key}] section), got "
-                f"{_show(value)}; write it as [{key}] followed by its keys")
-
-
-def merge(base, overrides, _prefix=""):
-    """Recursively merge ``overrides`` into a copy of ``base``.
-
-    Raises
-    ------
-    ConfigError
-        If a key is a table (a section) on one side and a plain value on the
-        other (``network = 5`` merged with ``[network]`` keys): the value is
-        never silently replaced by the table, nor the table by the value.
-    """
-    result = dict(base)
-    for key, value in overrides.items():
-        where = f"{_prefix}.{key}" if _prefix else str(key)
-        if isinstance(value, dict) and isinstance(result.get(key), dict):
-            result[key] = merge(result[key], value, where)
-        elif key in result and isinstance(value, dict) != isinstance(result[key], dict):
-            plain = result[key] if isinstance(value, dict) else value
-            raise ConfigError(
-                f"key '{where}' must be a table of keys (a [{where}] section), got "
-                f"{_show(plain)}; write it as [{where}] followed by its keys")
-        else:
-            result[key] = value
-    return result

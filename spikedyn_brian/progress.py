@@ -1,0 +1,85 @@
+"""What a run shows while it works: a line that moves during a long step.
+
+Progress bars of the streams are tqdm's (`spikedyn_brian.phases.PhaseRunner`);
+a build has no digits to count, so `Ticker` shows the seconds it has taken and
+what the build says of itself (e.g. the sources compiled so far) on one line
+that it rewrites, where the output is a terminal. Elsewhere (a log file) the
+line is written once.
+"""
+
+import sys
+import threading
+import time
+
+__all__ = ["Ticker"]
+
+
+class Ticker:
+    """``message`` with the seconds so far (and ``status()``), rewritten in place.
+
+    A context manager: the line is shown while the ``with`` block runs and
+    left as ``message ...`` afterwards (also after an error).
+
+    Parameters
+    ----------
+    message : str
+    status : callable, optional
+        Returns a few words on how far the step is ('' for none).
+    stream : file, optional
+        Default ``sys.stderr``.
+    period : float
+        Seconds between two rewrites.
+    """
+
+    def __init__(self, message, status=None, stream=None, period=0.5):
+        self.message = message
+        self.status = status
+        self.stream = stream or sys.stderr
+        self.period = period
+        self._stop = threading.Event()
+        self._thread = None
+        self._width = 0
+
+    def _interactive(self):
+        try:
+            return self.stream.isatty()
+        except (AttributeError, ValueError):
+            return False
+
+    def __enter__(self):
+        self._start = time.monotonic()
+        if not self._interactive():
+            print(f"{self.message} ...", file=self.stream, flush=True)
+            return self
+        self._write(self.line())
+        self._thread = threading.Thread(target=self._tick, daemon=True)
+        self._thread.start()
+        return self
+
+    def line(self):
+        """The moving line: message, seconds so far, status."""
+        text = f"{self.message}: {time.monotonic() - self._start:.0f} s"
+        try:
+            status = self.status() if self.status else ""
+        except Exception:  # noqa: BLE001 - a status is never worth a failed build
+            status = ""
+        return f"{text}, {status}" if status else text
+
+    def _write(self, text):
+        padding = " " * max(self._width - len(text), 0)
+        self._width = len(text)
+        self.stream.write(f"\r{text}{padding}")
+        self.stream.flush()
+
+    def _tick(self):
+        while not self._stop.wait(self.period):
+            self._write(self.line())
+
+    def __exit__(self, *exc_info):
+        if self._thread is None:
+            return
+        self._stop.set()
+        self._thread.join()
+        self._write(f"{self.message} ...")
+        self.stream.write("\n")
+        self.stream.flush()
