@@ -2,6 +2,7 @@
 #   make demo   train a 400-neuron Diehl & Cook network on the embedded MNIST digits and test it
 #   make test   run the default test suite (without the tests marked slow)
 # On request:
+#   make test-fast   the quick lane: no compilation, no Dask cluster, no GeNN environment
 #   make test-slow   the long end-to-end tests (marker slow)
 #   make genn-venv   the Python 3.11 environment of the GeNN device (about 800 MB)
 VENV ?= .venv
@@ -11,7 +12,7 @@ PYTHON311 ?= $(shell command -v python3.11 || ls $$HOME/.pyenv/versions/3.11*/bi
 PYTHON312 := $(shell PYTHON="$(PYTHON)" scripts/find_python312.sh)
 DEMO_OUT ?= results/static_mnist_diehl_cook_400.nc
 
-.PHONY: demo test test-slow venv genn-venv clean-venv
+.PHONY: demo test test-fast test-slow venv genn-venv clean-venv
 
 venv: $(VENV)/.installed
 
@@ -41,6 +42,12 @@ demo: venv
 # names a GeNN build); otherwise they are skipped with the reason.
 test: venv genn-venv
 	$(VENV)/bin/python -m pytest
+
+# The quick lane (under 2 minutes on an idle 2-core machine, one pytest worker
+# per core): what needs no C++ compiler, no Dask workers and no .venv-genn
+# (markers: setup.cfg).
+test-fast: venv
+	$(VENV)/bin/python -m pytest -n auto -m "not slow and not standalone and not cluster and not genn_env"
 
 test-slow: venv
 	$(VENV)/bin/python -m pytest -m slow

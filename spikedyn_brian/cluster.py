@@ -11,7 +11,7 @@ import os
 import signal
 import threading
 
-__all__ = ["dask_client", "import_brian2_in_worker"]
+__all__ = ["dask_client", "local_cluster", "import_brian2_in_worker"]
 
 
 def dask_client(scheduler=None, workers=0):
@@ -31,14 +31,25 @@ def dask_client(scheduler=None, workers=0):
     cluster : dask.distributed.LocalCluster or None
         The cluster to close afterwards (None with an external scheduler).
     """
-    from dask.distributed import Client, LocalCluster
+    from dask.distributed import Client
 
     if scheduler:
         return Client(scheduler), None
-    workers = workers or os.cpu_count() or 1
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                           dashboard_address=None)
+    cluster = local_cluster(workers)
     return Client(cluster), cluster
+
+
+def local_cluster(workers=0):
+    """A LocalCluster of ``workers`` single-threaded worker processes (0: one per core).
+
+    The one place a cluster is started (the tests watch it: a test that
+    starts one carries the marker ``cluster``).
+    """
+    from dask.distributed import LocalCluster
+
+    workers = workers or os.cpu_count() or 1
+    return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                        dashboard_address=None)
 
 
 def import_brian2_in_worker():

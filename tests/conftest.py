@@ -1,14 +1,20 @@
 """Shared fixtures: the same model tests run on every device they apply to.
 
-Markers (``setup.cfg``): ``standalone`` (compiles C++), ``slow`` (long
-end-to-end runs), ``genn`` / ``cuda`` (GPU devices, skipped without them).
+Markers (``setup.cfg``): ``standalone`` (compiles C++), ``cluster`` (starts a
+Dask LocalCluster), ``genn_env`` (runs in the GeNN environment, ``make
+genn-venv``), ``slow`` (long end-to-end runs), ``genn`` / ``cuda`` (GPU
+devices, skipped without them). ``make test-fast`` leaves out the first
+three and ``slow``; a test that compiles or starts a cluster without its
+marker fails here, so the quick lane stays quick.
 """
 
 import os
 
 import brian2
 import pytest
+from brian2.devices.cpp_standalone.device import CPPStandaloneDevice
 
+from spikedyn_brian import cluster
 from spikedyn_brian.engine import COMPILER_FLAGS
 
 DEVICE_PARAMS = [
@@ -61,3 +67,21 @@ def brian_device(device_name, tmp_path):
     magic_network._clock_variables = {}
     brian2.device.activate()
     brian2.set_device("runtime")
+
+
+@pytest.fixture(autouse=True)
+def _marked_costs(request, monkeypatch):
+    """A test compiles only with marker ``standalone``, starts a cluster only with ``cluster``."""
+    markers = {marker.name for marker in request.node.iter_markers()}
+    if "standalone" not in markers:
+        def compile_source(*args, **kwargs):
+            pytest.fail(f"{request.node.nodeid} compiles C++: mark it "
+                        "@pytest.mark.standalone (make test-fast leaves those out)")
+
+        monkeypatch.setattr(CPPStandaloneDevice, "compile_source", compile_source)
+    if "cluster" not in markers:
+        def local_cluster(*args, **kwargs):
+            pytest.fail(f"{request.node.nodeid} starts a Dask cluster: mark it "
+                        "@pytest.mark.cluster (make test-fast leaves those out)")
+
+        monkeypatch.setattr(cluster, "local_cluster", local_cluster)

@@ -4,6 +4,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 _IN_A_THREAD = textwrap.dedent(
     """
     import threading
@@ -44,6 +46,7 @@ def test_import_brian2_in_worker_works_in_a_thread():
     assert _first_import_in_a_thread(body) == brian2.__version__
 
 
+@pytest.mark.cluster
 def test_a_task_whose_worker_dies_is_retried_elsewhere(tmp_path):
     """A worker process that dies loses only its task; Dask runs it again."""
     from spikedyn_brian.cluster import dask_client

@@ -23,6 +23,7 @@ def _plan(tmp_path):
         output=str(tmp_path / "comparison.nc"), workers=2)
 
 
+@pytest.mark.cluster
 def test_comparison_runs_every_pair_on_workers_and_merges(tmp_path):
     plan = _plan(tmp_path)
     merged = continual_comparison.run(plan, progress=False)

@@ -362,8 +362,10 @@ def test_fixed_budget_too_short_names_the_fix():
 @pytest.mark.cuda
 def test_cuda_end_to_end_matches_cpp_standalone(build_root):
     """Spike statistics and learning on the GPU against cpp_standalone."""
-    if not (HAS_BRIAN2CUDA and devices.cuda_gpu_present()):
-        pytest.skip("needs brian2cuda and an NVIDIA GPU")
+    if not HAS_BRIAN2CUDA:
+        pytest.skip("brian2cuda is not installed (pip install -e '.[cuda]')")
+    if not devices.cuda_gpu_present():
+        pytest.skip("no NVIDIA GPU here (nvidia-smi lists none)")
     digits = load_embedded("train")
     images = digits.images[np.random.default_rng(0).permutation(len(digits))[:50]]
     parameters = network_parameters("diehl-cook", 100)

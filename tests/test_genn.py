@@ -19,10 +19,14 @@ from spikedyn_brian import devices
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 GENN_PYTHON = REPOSITORY / ".venv-genn" / "bin" / "python"
-needs_genn_environment = pytest.mark.skipif(
-    not GENN_PYTHON.exists(),
-    reason="no genn environment (.venv-genn): `make genn-venv` needs Python 3.11",
-)
+#: Why the tests below do not run where the GeNN environment is missing.
+NO_GENN_ENVIRONMENT = (f"the GeNN environment was not built ({GENN_PYTHON} is missing): "
+                       "run `make genn-venv` (make test builds it)")
+needs_genn_environment = pytest.mark.skipif(not GENN_PYTHON.exists(),
+                                            reason=NO_GENN_ENVIRONMENT)
+
+#: Every test here runs the package in .venv-genn (make test-fast leaves them out).
+pytestmark = pytest.mark.genn_env
 
 
 def _run_in_genn_environment(arguments, tmp_path, timeout=600):
@@ -176,9 +180,10 @@ def test_genn_end_to_end_matches_cpp_standalone(tmp_path):
     """GeNN (single-threaded CPU backend) against cpp_standalone on the same
     seed and data: spike statistics, normalisation, θ and accuracy."""
     if devices.genn_path() is None:
-        pytest.skip("GeNN is not set up (GENN_PATH)")
+        pytest.skip("GeNN 4.x is not set up: GENN_PATH does not name a GeNN build "
+                    "(bin/genn-buildmodel.sh)")
     if not GENN_PYTHON.exists():
-        pytest.skip("no genn environment (.venv-genn)")
+        pytest.skip(NO_GENN_ENVIRONMENT)
     if importlib.util.find_spec("brian2genn") is not None:
         pytest.skip("run from the main environment: the cpp_standalone side needs "
                     "brian2 >= 2.6 (run_args); the genn side runs in .venv-genn")

@@ -89,6 +89,7 @@ def test_plan_keys_are_checked(tmp_path):
         model_search.load_plan(overrides={"search": {"energy_constraint": "test"}})
 
 
+@pytest.mark.cluster
 def test_two_candidates_end_to_end_on_a_local_cluster(tmp_path):
     """Two candidates, two worker processes; a re-run reuses the per-candidate files."""
     out = tmp_path / "search.nc"

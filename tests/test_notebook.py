@@ -9,9 +9,10 @@ import xarray
 from spikedyn_brian.analysis import continual
 from spikedyn_brian.analysis.storage import write_dataset
 
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
-pytest.importorskip("ipykernel")
+_MISSING = "is not installed: it comes with the test extra (pip install -e '.[test]', as make does)"
+nbformat = pytest.importorskip("nbformat", reason=f"nbformat {_MISSING}")
+nbclient = pytest.importorskip("nbclient", reason=f"nbclient {_MISSING}")
+pytest.importorskip("ipykernel", reason=f"ipykernel {_MISSING}")
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "continual_learning.ipynb"
 N_TASKS, N_NEURONS, N_INPUTS = 3, 4, 784

@@ -87,6 +87,7 @@ def test_bad_plans_are_refused():
         tuning.TuningPlan(variant="asp", trials=0)
 
 
+@pytest.mark.cluster
 def test_study_runs_its_budget_stores_every_trial_and_resumes(tmp_path):
     plan = _plan(tmp_path, trials=2)
     table = tuning.run(plan)
