@@ -7,6 +7,7 @@ that it rewrites, where the output is a terminal. Elsewhere (a log file) the
 line is written once.
 """
 
+import shutil
 import sys
 import threading
 import time
@@ -51,29 +52,38 @@ class Ticker:
         if not self._interactive():
             print(f"{self.message} ...", file=self.stream, flush=True)
             return self
-        self._write(self.line())
+        self._write(self.line(self._columns()))
         self._thread = threading.Thread(target=self._tick, daemon=True)
         self._thread.start()
         return self
 
-    def line(self):
-        """The moving line: message, seconds so far, status."""
-        text = f"{self.message}: {time.monotonic() - self._start:.0f} s"
+    def line(self, width=None):
+        """The moving line: message, seconds so far, status; the message shortened to fit
+        ``width`` columns (a line that wraps cannot be rewritten in place)."""
         try:
             status = self.status() if self.status else ""
         except Exception:  # noqa: BLE001 - a status is never worth a failed build
             status = ""
-        return f"{text}, {status}" if status else text
+        moving = f": {time.monotonic() - self._start:.0f} s" + (f", {status}" if status else "")
+        message = self.message
+        if width is not None and len(message) + len(moving) >= width:
+            room = max(width - 1 - len(moving), 1)
+            message = message[:room - 1] + "…"
+        return message + moving
+
+    def _columns(self):
+        return shutil.get_terminal_size(fallback=(100, 24)).columns
 
     def _write(self, text):
-        padding = " " * max(self._width - len(text), 0)
+        text = text[:max(self._columns() - 1, 1)]
+        padding = " " * max(min(self._width, self._columns() - 1) - len(text), 0)
         self._width = len(text)
         self.stream.write(f"\r{text}{padding}")
         self.stream.flush()
 
     def _tick(self):
         while not self._stop.wait(self.period):
-            self._write(self.line())
+            self._write(self.line(self._columns()))
 
     def __exit__(self, *exc_info):
         if self._thread is None:

@@ -151,3 +151,19 @@ def test_a_phase_outside_a_task_has_its_own_bar(bars):
     with quiet.one_bar(5, "task"):
         quiet.run("train0", np.zeros((5, 784)), _state(parameters), True, 1, "train")
     assert len(bars) == 1
+
+
+def test_the_build_line_fits_the_terminal(monkeypatch):
+    """A line that wraps cannot be rewritten in place: the message gives way, the
+    seconds and the status stay."""
+    import shutil
+
+    monkeypatch.setattr(shutil, "get_terminal_size", lambda fallback=None: os.terminal_size(
+        (40, 24)))
+    stream = Terminal()
+    with Ticker("compiling the cpp_dense build of diehl-cook (N = 400)",
+                status=lambda: "make: 3 of 7 sources", stream=stream, period=0.01):
+        time.sleep(0.05)
+    states = [state.rstrip() for state in stream.getvalue().split("\r") if state.strip()]
+    assert states and all(len(state) < 40 for state in states)
+    assert states[0].endswith(": 0 s, make: 3 of 7 sources") and "…" in states[0]
