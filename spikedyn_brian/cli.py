@@ -19,6 +19,7 @@ over the configuration.
 """
 
 import argparse
+import math
 import sys
 
 import tomllib
@@ -475,6 +476,40 @@ def _add_comparison(subparsers):
     parser.set_defaults(handler=_run_comparison)
 
 
+#: Columns of the comparison summary: (metric, heading).
+_COMPARISON_COLUMNS = (("recent_task_accuracy", "recent task"),
+                       ("later_recent_task_accuracy", "recent w/o task 0"),
+                       ("previous_tasks_accuracy", "earlier tasks (stream)"),
+                       ("final_previous_tasks_accuracy", "earlier tasks (end)"),
+                       ("average_forgetting", "forgetting"))
+
+
+def _points(mean, half_width, sign=""):
+    """``mean ± half-width`` in points; the mean alone where there is no interval (one seed)."""
+    text = f"{100 * float(mean):{sign}5.1f}"
+    return text if math.isnan(float(half_width)) else f"{text} ± {100 * float(half_width):4.1f}"
+
+
+def _print_comparison(dataset):
+    """The merged comparison as a table: each variant, then SpikeDyn minus each baseline."""
+    seeds = int(dataset.sizes["seed"])
+    print(f"accuracy in %, {'mean ± 95 % CI over ' if seeds > 1 else ''}{seeds} "
+          f"seed{'s' if seeds > 1 else ''}:")
+    print(f"{'':38s}" + " | ".join(f"{heading:>17s}" for _, heading in _COMPARISON_COLUMNS))
+    for variant in dataset.variant.values:
+        row = dataset.sel(variant=variant)
+        print(f"{str(variant):38s}" + " | ".join(
+            f"{_points(row[f'{name}_mean'], row[f'{name}_ci95']):>17s}"
+            for name, _ in _COMPARISON_COLUMNS))
+    if "baseline" in dataset.dims:
+        print("SpikeDyn minus baseline, paired over seeds (points):")
+        for baseline in dataset.baseline.values:
+            row = dataset.sel(baseline=baseline)
+            print(f"  vs {str(baseline):34s}" + " | ".join(
+                f"{_points(row[f'{name}_difference_mean'], row[f'{name}_difference_ci95'], '+'):>17s}"
+                for name, _ in _COMPARISON_COLUMNS[:4]))
+
+
 def _run_comparison(args):
     from spikedyn_brian.protocols import continual_comparison
 
@@ -499,24 +534,7 @@ def _run_comparison(args):
         plan.output = args.out
     plan.overwrite = bool(args.overwrite)
     dataset = continual_comparison.run(plan)
-    print("mean ± 95 % CI over seeds (accuracy in %): recent task | recent without task 0 | "
-          "previous tasks (average over the stream) | earlier tasks at the end | forgetting")
-    for variant in dataset.variant.values:
-        row = dataset.sel(variant=variant)
-        cells = [f"{100 * float(row[f'{name}_mean']):5.1f} ± {100 * float(row[f'{name}_ci95']):4.1f}"
-                 for name in ("recent_task_accuracy", "later_recent_task_accuracy",
-                              "previous_tasks_accuracy", "final_previous_tasks_accuracy",
-                              "average_forgetting")]
-        print(f"{variant:40s} " + " | ".join(cells))
-    if "baseline" in dataset.dims:
-        print("SpikeDyn minus baseline, paired over seeds (points):")
-        for baseline in dataset.baseline.values:
-            row = dataset.sel(baseline=baseline)
-            cells = [f"{name.split('_')[0]} {100 * float(row[f'{name}_difference_mean']):+5.1f} "
-                     f"± {100 * float(row[f'{name}_difference_ci95']):4.1f}"
-                     for name in ("recent_task_accuracy", "later_recent_task_accuracy",
-                                  "previous_tasks_accuracy", "final_previous_tasks_accuracy")]
-            print(f"  vs {baseline:36s} " + "; ".join(cells))
+    _print_comparison(dataset)
     print(f"results written to {plan.output}")
     return 0
 

@@ -539,3 +539,25 @@ def test_the_help_defaults_agree_with_the_modules():
     plan = continual_comparison.ComparisonPlan()
     assert names.COMPARISON_SEEDS == tuple(plan.seeds)
     assert names.COMPARISON_OUTPUT == plan.output
+
+
+def test_comparison_summary_without_an_interval_for_one_seed(capsys):
+    """One seed (the demo): values without a meaningless ± nan; several: mean ± CI."""
+    import numpy as np
+    import xarray
+
+    from spikedyn_brian.cli import _COMPARISON_COLUMNS, _print_comparison
+
+    names = [name for name, _ in _COMPARISON_COLUMNS]
+    for seeds, ci in ((1, np.nan), (3, 0.021)):
+        data = {f"{n}_mean": ("variant", [0.8, 0.6]) for n in names}
+        data.update({f"{n}_ci95": ("variant", [ci, ci]) for n in names})
+        data.update({f"{n}_difference_mean": ("baseline", [0.2]) for n in names})
+        data.update({f"{n}_difference_ci95": ("baseline", [ci]) for n in names})
+        dataset = xarray.Dataset(data, coords={"variant": ["spikedyn", "asp"],
+                                               "baseline": ["asp"], "seed": list(range(seeds))})
+        _print_comparison(dataset)
+        out = capsys.readouterr().out
+        assert "nan" not in out
+        assert ("±" in out) == (seeds > 1)
+        assert "+20.0" in out and "80.0" in out
