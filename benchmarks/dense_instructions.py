@@ -93,14 +93,16 @@ def measure(device, arguments, images, work):
     """{digits: (total instructions, per-function counts, spikes)} of one device."""
     from spikedyn_brian.devices import backends
     from spikedyn_brian.engine import Engine
-    from spikedyn_brian.models.parameters import network_parameters
+    from spikedyn_brian.config import network_from_mapping
 
     flags = tuple(f"-march={arguments.march}" if flag == "-march=native" else flag
                   for flag in backends.COMPILER_FLAGS)
     saved, backends.COMPILER_FLAGS = backends.COMPILER_FLAGS, flags
     try:
-        parameters = network_parameters(arguments.network, arguments.neurons,
-                                        precision=arguments.precision)
+        parameters = network_from_mapping({"variant": arguments.network,
+                                           "n_neurons": arguments.neurons,
+                                           "precision": arguments.precision,
+                                           "parameter_set": "published"})
         log(f"[{device}] building ({' '.join(flags)})")
         engine = Engine(parameters, device=device, build_root=arguments.build_dir,
                         chunk_samples=max(arguments.digits))

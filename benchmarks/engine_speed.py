@@ -124,14 +124,15 @@ def measure(variant, n, device, arguments, digits, threads=0, precision="double"
             profile=False):
     """One row: build, warm up, train, test; a dict of figures."""
     from spikedyn_brian.engine import Engine
-    from spikedyn_brian.models.parameters import network_parameters
+    from spikedyn_brian.config import network_from_mapping
 
     train_digits, test_digits = digits
     n_train, n_test = samples(arguments, n)
     rng = np.random.default_rng(arguments.seed)
     train = train_digits.images[rng.permutation(len(train_digits))[:n_train]]
     test = test_digits.images[rng.permutation(len(test_digits))[:n_test]]
-    parameters = network_parameters(variant, n, precision=precision)
+    parameters = network_from_mapping({"variant": variant, "n_neurons": n, "precision": precision,
+                                       "parameter_set": "published"})
     label = f"[{variant} N={n} {device} threads={threads} {precision}]"
     log(f"{label} building")
     engine = Engine(parameters, device=device, build_root=arguments.build_dir,
@@ -229,7 +230,7 @@ class Floor:
 def accuracy_check(arguments, digits):
     """Test accuracy of double and single precision on the same stream (cpp_dense, N = 400)."""
     from spikedyn_brian.engine import Engine
-    from spikedyn_brian.models.parameters import network_parameters
+    from spikedyn_brian.config import network_from_mapping
     from spikedyn_brian.phases import PhaseRunner
     from spikedyn_brian.protocols import evaluation
     from spikedyn_brian.seeds import RunSeeds
@@ -241,8 +242,9 @@ def accuracy_check(arguments, digits):
     label_set = train_digits.subset(order[:1000])
     results = {}
     for precision in ("double", "single"):
-        engine = Engine(network_parameters("diehl-cook", arguments.accuracy_neurons,
-                                           precision=precision), "cpp_dense",
+        engine = Engine(network_from_mapping({"variant": "diehl-cook", "parameter_set": "published",
+                                             "n_neurons": arguments.accuracy_neurons,
+                                             "precision": precision}), "cpp_dense",
                         build_root=arguments.build_dir, chunk_samples=1000)
         phases = PhaseRunner(engine, None, False)
         learned = evaluation.train(phases, "train", train, engine.initial_state(seeds.weights),
@@ -341,7 +343,7 @@ def main(argv=None):
         temporary = tempfile.TemporaryDirectory(prefix="engine-speed-")
         arguments.build_dir = temporary.name
     from spikedyn_brian.data import load_embedded
-    from spikedyn_brian.models.parameters import network_parameters
+    from spikedyn_brian.config import network_from_mapping
     from spikedyn_brian.provenance import machine
 
     info = machine()
@@ -355,7 +357,8 @@ def main(argv=None):
     for n in arguments.neurons:
         references[n] = reference_seconds(arguments, n, digits)
         for variant in arguments.variants:
-            classic = network_parameters(variant, n).has_inhibitory_layer
+            classic = network_from_mapping({"variant": variant, "n_neurons": n,
+                                            "parameter_set": "published"}).has_inhibitory_layer
             first = len(rows)
             for device in arguments.devices:
                 rows.append(measure(variant, n, device, arguments, digits,

@@ -652,6 +652,19 @@ def _toml_value(value):
     return repr(float(value)) if isinstance(value, float) else str(value)
 
 
+def _without_local_paths(text):
+    """The study's configuration as JSON text, its data folder named by its last part
+    (a shipped file names no folder of the machine that tuned it)."""
+    try:
+        config = json.loads(text)
+    except (TypeError, ValueError):
+        return text
+    stream = config.get("stream", {})
+    if isinstance(stream, dict) and stream.get("data_dir"):
+        stream["data_dir"] = Path(stream["data_dir"]).name
+    return json.dumps(config)
+
+
 def write_tuned_set(table_path, output_path):
     """Write the best trial of a trial table as a tuned-set TOML file.
 
@@ -674,7 +687,7 @@ def write_tuned_set(table_path, output_path):
         f"{dataset.attrs['objective']}, mean over stream seeds ({per_seed}).",
         "# Data: training digits outside the fixed validation split of full MNIST; no test "
         "digit seen.",
-        f"# Study base configuration: {dataset.attrs['base_config']}",
+        f"# Study base configuration: {_without_local_paths(dataset.attrs['base_config'])}",
         f"# Code: commit {dataset.attrs.get('code_version', 'unknown')}; written by "
         "spikedyn_brian.protocols.tuning.write_tuned_set from the trial table.",
         "",
