@@ -24,6 +24,7 @@ Nothing is computed here that the files do not hold except the formatting::
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -135,6 +136,7 @@ def convergence_figure(paths, output):
         plot_tuning_convergence([d.objective.values for d in studies],
                                 labels=[d.attrs["variant"] for d in studies], ax=ax,
                                 title=f"N = {size}: best validation objective so far")
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(output, dpi=120)
     return output
 
