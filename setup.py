@@ -40,7 +40,8 @@ setup(
         "spikedyn_brian.analysis": "analysis",
         "spikedyn_brian.protocols": "protocols",
     },
-    package_data={"spikedyn_brian.protocols": ["*.toml", "tuned/*.toml", "orders/*.toml"],
+    package_data={"spikedyn_brian.protocols": ["*.toml", "tuned/*.toml", "orders/*.toml",
+                                             "reference/*.toml"],
                   "spikedyn_brian.devices": ["templates/*.cpp"]},
     install_requires=[
         "brian2==2.10.1; python_version >= '3.12'",
