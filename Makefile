@@ -1,5 +1,6 @@
 # Two commands on a fresh machine (each creates the virtual environment it needs):
-#   make demo   train a 400-neuron Diehl & Cook network on the embedded MNIST digits and test it
+#   make demo   a short class-incremental stream (digits 0..9 one after another, no labels) for
+#               SpikeDyn, ASP and Diehl & Cook with the shipped tuned networks, side by side
 #   make test   run the default test suite (without the tests marked slow)
 # On request:
 #   make test-fast   the quick lane: no compilation, no Dask cluster, no GeNN environment
@@ -10,7 +11,7 @@ GENN_VENV ?= .venv-genn
 PYTHON ?=
 PYTHON311 ?= $(shell command -v python3.11 || ls $$HOME/.pyenv/versions/3.11*/bin/python 2>/dev/null | tail -1)
 PYTHON312 := $(shell PYTHON="$(PYTHON)" scripts/find_python312.sh)
-DEMO_OUT ?= results/static_mnist_diehl_cook_400.nc
+DEMO_OUT ?= results/demo
 
 .PHONY: demo test test-fast test-slow venv genn-venv clean-venv
 
@@ -34,9 +35,11 @@ $(GENN_VENV)/.installed: setup.py
 	@touch $@
 
 demo: venv
-	$(VENV)/bin/spikedyn run static-mnist --network diehl-cook --neurons 400 \
-		--train-samples 4000 --test-samples 1000 --device cpp_dense --seed 0 --overwrite \
-		--out $(DEMO_OUT)
+	$(VENV)/bin/spikedyn run continual-comparison --variants spikedyn asp diehl-cook \
+		--neurons 400 --samples-per-task 400 --test-per-class 50 --seeds 0 --workers 2 \
+		--overwrite --out $(DEMO_OUT)/comparison.nc
+	$(VENV)/bin/python -m spikedyn_brian.protocols.continual_figures \
+		$(DEMO_OUT)/comparison.nc --out $(DEMO_OUT)/figures
 
 # The genn tests run where `make genn-venv` built .venv-genn (and GENN_PATH
 # names a GeNN build); otherwise they are skipped with the reason.

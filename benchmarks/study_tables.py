@@ -186,12 +186,41 @@ def comparison_table(path):
     return "\n".join(lines)
 
 
+def cross_file_table(spikedyn_path, baseline_path):
+    """SpikeDyn of one comparison file minus every variant of another, paired over
+    the seeds both hold (the same seed: the same digits and input spikes)."""
+    from scipy import stats
+
+    ours, theirs = read_dataset(spikedyn_path), read_dataset(baseline_path)
+    seeds = sorted(set(np.atleast_1d(ours.seed.values)) & set(np.atleast_1d(theirs.seed.values)))
+    lines = [f"SpikeDyn of {Path(spikedyn_path).name} minus the variants of "
+             f"{Path(baseline_path).name}, paired over seeds {seeds} (points, mean ± 95 % CI; "
+             "per seed in brackets):", "",
+             "| baseline | recent task | recent task w/o task 0 | previous tasks (stream) | "
+             "earlier tasks at the end |", "|---|---:|---:|---:|---:|"]
+    for variant in theirs.variant.values:
+        cells = []
+        for name in ("recent_task_accuracy", "later_recent_task_accuracy",
+                     "previous_tasks_accuracy", "final_previous_tasks_accuracy"):
+            difference = 100 * (ours[name].sel(variant="spikedyn", seed=seeds).values
+                                - theirs[name].sel(variant=variant, seed=seeds).values)
+            half = (stats.t.ppf(0.975, len(seeds) - 1) * difference.std(ddof=1)
+                    / np.sqrt(len(seeds))) if len(seeds) > 1 else float("nan")
+            per_seed = ", ".join(f"{v:+.1f}" for v in difference)
+            cells.append(f"{difference.mean():+.1f} ± {half:.1f} [{per_seed}]")
+        lines.append(f"| {variant} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tune", nargs="*", default=[], help="trial tables (netCDF)")
     parser.add_argument("--comparison", nargs="*", default=[], help="merged comparison files")
     parser.add_argument("--convergence", metavar="FILE.png",
                         help="write the convergence figure of the --tune studies")
+    parser.add_argument("--paired", nargs=2, metavar=("SPIKEDYN.nc", "BASELINES.nc"),
+                        help="SpikeDyn of the first comparison file minus every variant of "
+                             "the second, paired over their common seeds")
     args = parser.parse_args(argv)
     if args.tune:
         print(tuning_table(args.tune))
@@ -204,6 +233,8 @@ def main(argv=None):
         print(f"### {path}\n")
         print(comparison_table(path))
         print()
+    if args.paired:
+        print(cross_file_table(*args.paired))
     return 0
 
 
