@@ -153,7 +153,7 @@ def comparison_table(path):
     data = read_dataset(path)
     metrics = [(name, label) for name, label in METRICS if f"{name}_mean" in data]
     lines = [f"Evaluation split: {data.attrs.get('evaluation_split')}; seeds "
-             f"{list(np.atleast_1d(data.seed.values))}; points, mean ± 95 % CI.", "",
+             f"{[int(s) for s in np.atleast_1d(data.seed.values)]}; points, mean ± 95 % CI.", "",
              "| variant | " + " | ".join(label for _, label in metrics) + " |",
              "|---|" + "---:|" * len(metrics)]
     for variant in data.variant.values:
@@ -192,7 +192,8 @@ def cross_file_table(spikedyn_path, baseline_path):
     from scipy import stats
 
     ours, theirs = read_dataset(spikedyn_path), read_dataset(baseline_path)
-    seeds = sorted(set(np.atleast_1d(ours.seed.values)) & set(np.atleast_1d(theirs.seed.values)))
+    seeds = sorted(int(s) for s in set(np.atleast_1d(ours.seed.values))
+                   & set(np.atleast_1d(theirs.seed.values)))
     lines = [f"SpikeDyn of {Path(spikedyn_path).name} minus the variants of "
              f"{Path(baseline_path).name}, paired over seeds {seeds} (points, mean ± 95 % CI; "
              "per seed in brackets):", "",
