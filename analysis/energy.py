@@ -503,25 +503,29 @@ class ActivityRates:
         )
 
 
-_CALIBRATION = "measured at N = 400, embedded MNIST, seed 0 (docs/results.md)"
+_CALIBRATION = ("measured at N = 400, the shipped tuned networks, 1,000 full-MNIST training "
+                "and 500 test digits, seed 0 (docs/results.md, section 3)")
 
-#: Rates per (variant, phase), calibrated on the measured N = 400 runs of
-#: ``docs/results.md`` (embedded MNIST, seed 0, 400 training then 100 test
-#: digits; section "Energy and memory (issue 4)"). The excitatory activity
-#: is taken as independent of N (at N = 100 and 1600 it differs by up to
-#: 25 %: ``docs/performance.md``). ASP uses Diehl & Cook's rates.
+#: Rates per (variant, phase), calibrated on the shipped tuned N = 400
+#: networks (``protocols/tuned/``) by ``benchmarks/energy_comparison.py
+#: --neurons 400 --train-samples 1000 --test-samples 500`` on full MNIST
+#: (``docs/results.md``, section 3). The excitatory activity is taken as
+#: independent of N (at N = 100 and 1600 it differs by up to 25 %:
+#: ``docs/performance.md``).
 DEFAULT_RATES = {
-    ("diehl-cook", "train"): ActivityRates(2206.5, 23.73, 1.0, 1.0325, _CALIBRATION),
-    ("diehl-cook", "inference"): ActivityRates(2276.4, 22.53, 1.0, 1.01, _CALIBRATION),
-    ("spikedyn", "train"): ActivityRates(2221.5, 14.52, 0.0, 1.01, _CALIBRATION),
-    ("spikedyn", "inference"): ActivityRates(2279.5, 15.58, 0.0, 1.0, _CALIBRATION),
+    ("diehl-cook", "train"): ActivityRates(2266.3, 43.44, 1.0, 1.008, _CALIBRATION),
+    ("diehl-cook", "inference"): ActivityRates(2340.2, 45.06, 1.0, 1.006, _CALIBRATION),
+    ("asp", "train"): ActivityRates(2263.5, 33.02, 1.0, 1.01, _CALIBRATION),
+    ("asp", "inference"): ActivityRates(2344.2, 32.31, 1.0, 1.002, _CALIBRATION),
+    ("spikedyn", "train"): ActivityRates(2276.4, 184.75, 0.0, 1.0, _CALIBRATION),
+    ("spikedyn", "inference"): ActivityRates(2346.4, 202.49, 0.0, 1.0, _CALIBRATION),
 }
 
 
 def default_rates(variant, phase):
-    """The calibrated `ActivityRates` of a variant and phase (ASP: Diehl & Cook's)."""
+    """The calibrated `ActivityRates` of a variant and phase."""
     _check_phase(phase)
-    key = ("diehl-cook" if variant == "asp" else variant, phase)
+    key = (variant, phase)
     if key not in DEFAULT_RATES:
         raise ValueError(f"no default activity rates for variant {variant!r}")
     return DEFAULT_RATES[key]
