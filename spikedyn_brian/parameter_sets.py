@@ -20,7 +20,7 @@ Light on purpose (no Brian2, no xarray): the configuration reader uses it.
 from pathlib import Path
 
 from spikedyn_brian.errors import ConfigError
-from spikedyn_brian.mappings import merge, read_mapping
+from spikedyn_brian.mappings import read_mapping
 from spikedyn_brian.models.parameters import NetworkParameters
 
 __all__ = ["PARAMETER_SETS", "TUNED_DIRECTORY", "DEFAULT_TUNED_SIZE", "tuned_set_path",
@@ -85,5 +85,18 @@ def with_parameter_set(mapping, directory=None):
             tuned = read_mapping(path).get("network")
             if not isinstance(tuned, dict):
                 raise ConfigError(f"tuned set '{path}' has no [network] table")
-            network = merge(tuned, network)
+            network = _beneath(tuned, network)
     return dict(mapping, network=network)
+
+
+def _beneath(tuned, own):
+    """``own`` over ``tuned``: every key the configuration sets wins, whatever its
+    type (a wrong one is then named by the configuration reader as the
+    configuration's own key, not as a clash with the tuned set)."""
+    result = dict(tuned)
+    for key, value in own.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = _beneath(result[key], value)
+        else:
+            result[key] = value
+    return result

@@ -20,6 +20,19 @@ from spikedyn_brian.models.parameters import NetworkParameters
 from spikedyn_brian.protocols.static_mnist import DEFAULT_CONFIG
 
 
+def default_experiment():
+    """What a configuration without keys gives: the dataclass defaults, with the
+    network of the shipped Diehl & Cook set (protocols/tuned/) over the published
+    constants, read from the shipped file itself."""
+    from spikedyn_brian.config import experiment_from_mapping, merge
+    from spikedyn_brian.protocols.tuning import tuned_overrides
+
+    network = experiment_from_mapping(
+        {"network": merge(tuned_overrides("diehl-cook"), {"parameter_set": "published"})},
+        check_files=False).network
+    return dataclasses.replace(Experiment(), network=network)
+
+
 #: Placeholder of a data directory, replaced by `write_mnist_files` in a test.
 MNIST_DIR = "<mnist directory>"
 
@@ -59,13 +72,14 @@ def test_defaults_without_a_file():
     assert experiment.stream.epochs == 1
     assert experiment.stream.prediction_rule == "all_activity"
     assert experiment.device.name == "cpp_dense"
-    assert experiment == Experiment()
+    assert experiment == default_experiment()
+    assert experiment.network != Experiment().network  # the tuned set, not the published one
 
 
 def test_default_toml_exists_and_loads():
     assert DEFAULT_CONFIG.is_file()
     assert DEFAULT_CONFIG.name == "static_mnist.toml"
-    assert load_experiment(DEFAULT_CONFIG) == Experiment()
+    assert load_experiment(DEFAULT_CONFIG) == default_experiment()
 
 
 def test_default_toml_equals_dataclass_defaults_for_the_keys_it_sets():
@@ -146,7 +160,7 @@ def test_integral_float_accepted_for_int_field():
 
 def test_empty_file_gives_defaults(tmp_path):
     path = write_toml(tmp_path, "")
-    assert load_experiment(path) == Experiment()
+    assert load_experiment(path) == default_experiment()
 
 
 # --------------------------------------------------------------------------
@@ -432,7 +446,7 @@ def test_empty_override_tables_change_nothing(tmp_path):
         path, {"network": {}, "stream": {}, "device": {}, "output": {}}
     )
     assert experiment.stream.epochs == 4
-    assert experiment.network == NetworkParameters()
+    assert experiment.network == default_experiment().network
 
 
 def test_overrides_are_validated():

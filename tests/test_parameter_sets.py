@@ -47,3 +47,15 @@ def test_a_familys_defaults_are_its_shipped_n400_set(path):
     published = load_experiment(None, {"network": {"variant": family,
                                                    "parameter_set": "published"}}).network
     assert published == network_parameters(family)
+
+
+def test_a_wrong_type_beneath_a_tuned_value_is_named_as_the_configurations_key():
+    """A table where the shipped set holds a number is the configuration's error,
+    named by its own key, not a clash with the tuned set."""
+    from spikedyn_brian.config import ConfigError
+
+    assert "nu_pre" in tuned_overrides("diehl-cook")["plasticity"]
+    with pytest.raises(ConfigError, match=r"'network\.plasticity\.nu_pre'") as error:
+        load_experiment(None, {"network": {"variant": "diehl-cook",
+                                           "plasticity": {"nu_pre": {"a": 1}}}})
+    assert "section" not in str(error.value)
