@@ -189,7 +189,7 @@ def comparison_table(path):
 def cross_file_table(spikedyn_path, baseline_path):
     """SpikeDyn of one comparison file minus every variant of another, paired over
     the seeds both hold (the same seed: the same digits and input spikes)."""
-    from scipy import stats
+    from spikedyn_brian.protocols.continual_comparison import seed_statistics
 
     ours, theirs = read_dataset(spikedyn_path), read_dataset(baseline_path)
     seeds = sorted(int(s) for s in set(np.atleast_1d(ours.seed.values))
@@ -203,12 +203,11 @@ def cross_file_table(spikedyn_path, baseline_path):
         cells = []
         for name in ("recent_task_accuracy", "later_recent_task_accuracy",
                      "previous_tasks_accuracy", "final_previous_tasks_accuracy"):
-            difference = 100 * (ours[name].sel(variant="spikedyn", seed=seeds).values
-                                - theirs[name].sel(variant=variant, seed=seeds).values)
-            half = (stats.t.ppf(0.975, len(seeds) - 1) * difference.std(ddof=1)
-                    / np.sqrt(len(seeds))) if len(seeds) > 1 else float("nan")
-            per_seed = ", ".join(f"{v:+.1f}" for v in difference)
-            cells.append(f"{difference.mean():+.1f} ± {half:.1f} [{per_seed}]")
+            difference = 100 * (ours[name].sel(variant="spikedyn", seed=seeds, drop=True)
+                                - theirs[name].sel(variant=variant, seed=seeds, drop=True))
+            mean, _, half = seed_statistics(difference)
+            per_seed = ", ".join(f"{v:+.1f}" for v in difference.values)
+            cells.append(f"{float(mean):+.1f} ± {float(half):.1f} [{per_seed}]")
         lines.append(f"| {variant} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

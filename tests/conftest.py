@@ -85,3 +85,19 @@ def _marked_costs(request, monkeypatch):
                         "@pytest.mark.cluster (make test-fast leaves those out)")
 
         monkeypatch.setattr(cluster, "local_cluster", local_cluster)
+
+
+@pytest.fixture
+def default_experiment():
+    """What a configuration without keys gives: the dataclass defaults, with the
+    network of the shipped Diehl & Cook set (protocols/tuned/) over the published
+    constants, read from the shipped file itself."""
+    import dataclasses
+
+    from spikedyn_brian.config import Experiment, experiment_from_mapping, merge
+    from spikedyn_brian.protocols.tuning import tuned_overrides
+
+    network = experiment_from_mapping(
+        {"network": merge(tuned_overrides("diehl-cook"), {"parameter_set": "published"})},
+        check_files=False).network
+    return dataclasses.replace(Experiment(), network=network)

@@ -41,18 +41,6 @@ from spikedyn_brian.models.parameters import NetworkParameters
 from spikedyn_brian.protocols import dynamic_digits, static_mnist
 
 
-def default_experiment():
-    """What a configuration without keys gives: the dataclass defaults, with the
-    network of the shipped Diehl & Cook set (protocols/tuned/) over the published
-    constants, read from the shipped file itself."""
-    from spikedyn_brian.config import experiment_from_mapping, merge
-    from spikedyn_brian.protocols.tuning import tuned_overrides
-
-    network = experiment_from_mapping(
-        {"network": merge(tuned_overrides("diehl-cook"), {"parameter_set": "published"})},
-        check_files=False).network
-    return dataclasses.replace(Experiment(), network=network)
-
 PROTOCOLS = Path(static_mnist.DEFAULT_CONFIG).parent
 
 
@@ -204,8 +192,8 @@ def load_or_config_error(call):
 # --------------------------------------------------------------------------
 
 
-def test_protocol_tomls_still_load(workspace):
-    assert load_experiment(static_mnist.DEFAULT_CONFIG) == default_experiment()
+def test_protocol_tomls_still_load(workspace, default_experiment):
+    assert load_experiment(static_mnist.DEFAULT_CONFIG) == default_experiment
     continual = load_experiment(dynamic_digits.DEFAULT_CONFIG, None, ContinualExperiment)
     assert continual.network.variant == "spikedyn"
     from spikedyn_brian.protocols import model_search

@@ -20,19 +20,6 @@ from spikedyn_brian.models.parameters import NetworkParameters
 from spikedyn_brian.protocols.static_mnist import DEFAULT_CONFIG
 
 
-def default_experiment():
-    """What a configuration without keys gives: the dataclass defaults, with the
-    network of the shipped Diehl & Cook set (protocols/tuned/) over the published
-    constants, read from the shipped file itself."""
-    from spikedyn_brian.config import experiment_from_mapping, merge
-    from spikedyn_brian.protocols.tuning import tuned_overrides
-
-    network = experiment_from_mapping(
-        {"network": merge(tuned_overrides("diehl-cook"), {"parameter_set": "published"})},
-        check_files=False).network
-    return dataclasses.replace(Experiment(), network=network)
-
-
 #: Placeholder of a data directory, replaced by `write_mnist_files` in a test.
 MNIST_DIR = "<mnist directory>"
 
@@ -61,7 +48,7 @@ def write_toml(tmp_path, text, name="experiment.toml"):
 # --------------------------------------------------------------------------
 
 
-def test_defaults_without_a_file():
+def test_defaults_without_a_file(default_experiment):
     experiment = load_experiment(None)
     assert isinstance(experiment, Experiment)
     assert experiment.network.variant == "diehl-cook"
@@ -72,14 +59,14 @@ def test_defaults_without_a_file():
     assert experiment.stream.epochs == 1
     assert experiment.stream.prediction_rule == "all_activity"
     assert experiment.device.name == "cpp_dense"
-    assert experiment == default_experiment()
+    assert experiment == default_experiment
     assert experiment.network != Experiment().network  # the tuned set, not the published one
 
 
-def test_default_toml_exists_and_loads():
+def test_default_toml_exists_and_loads(default_experiment):
     assert DEFAULT_CONFIG.is_file()
     assert DEFAULT_CONFIG.name == "static_mnist.toml"
-    assert load_experiment(DEFAULT_CONFIG) == default_experiment()
+    assert load_experiment(DEFAULT_CONFIG) == default_experiment
 
 
 def test_default_toml_equals_dataclass_defaults_for_the_keys_it_sets():
@@ -158,9 +145,9 @@ def test_integral_float_accepted_for_int_field():
     assert type(experiment.stream.train_samples) is int
 
 
-def test_empty_file_gives_defaults(tmp_path):
+def test_empty_file_gives_defaults(tmp_path, default_experiment):
     path = write_toml(tmp_path, "")
-    assert load_experiment(path) == default_experiment()
+    assert load_experiment(path) == default_experiment
 
 
 # --------------------------------------------------------------------------
@@ -440,13 +427,13 @@ path = "from_file.nc"
     assert json.dumps(overrides, sort_keys=True) == before
 
 
-def test_empty_override_tables_change_nothing(tmp_path):
+def test_empty_override_tables_change_nothing(tmp_path, default_experiment):
     path = write_toml(tmp_path, "[stream]\nepochs = 4\n")
     experiment = load_experiment(
         path, {"network": {}, "stream": {}, "device": {}, "output": {}}
     )
     assert experiment.stream.epochs == 4
-    assert experiment.network == default_experiment().network
+    assert experiment.network == default_experiment.network
 
 
 def test_overrides_are_validated():
